@@ -126,11 +126,14 @@ class ASDNet(nn.Module):
     def features(self, wave: Tensor) -> Tensor:
         """Stacked features X, (batch, channels, 128, frames): log-Mel first, then Wavegram."""
         parts = []
-        if self.logmel is not None:
-            parts.append(self.logmel(wave))
-        if self.wavegram is not None:
-            parts.append(self.wavegram(wave))
-        return torch.stack(parts, dim=1)
+        # Features are always computed in float32, also under mixed precision.
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            wave = wave.float()
+            if self.logmel is not None:
+                parts.append(self.logmel(wave))
+            if self.wavegram is not None:
+                parts.append(self.wavegram(wave))
+            return torch.stack(parts, dim=1)
 
     def maps(self, wave: Tensor) -> dict[str, Tensor]:
         """Features X, attention map H (ones when attention is off) and weighted features H * X."""

@@ -1,0 +1,146 @@
+"""Run configurations: every setting of a training run, with the paper's values as defaults.
+
+A configuration is a TOML file with three tables, ``[model]`` (``asdlib.model.ModelConfig``),
+``[data]`` and ``[train]``; anything left out takes the paper's value. The eight paper runs and
+their smoke counterparts live in ``configs/paper/`` and ``configs/smoke/``.
+Explained in notebook 03_training.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from .model import ModelConfig
+from .paths import CONFIGS_DIR, data_dir
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which clips a run trains and is tested on. Notebook 03.
+
+    ``root`` is a folder in the DCASE layout; a relative path is taken under the data folder
+    (``asdlib.paths.data_dir()``), so ``"dcase2020"`` means ``data/dcase2020``.
+    """
+
+    root: str = "dcase2020"
+    label_map: str = "paper"
+    machine_types: tuple[str, ...] | None = None
+    val_fraction: float = 0.05
+    max_train_clips: int | None = None
+
+    def root_path(self) -> Path:
+        """Absolute dataset folder."""
+        p = Path(self.root).expanduser()
+        return p if p.is_absolute() else data_dir() / p
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation and bookkeeping settings (paper values as defaults). Notebook 03."""
+
+    epochs: int = 300
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    eta_min_ratio: float = 0.1
+    mixup_alpha: float = 0.2
+    seed: int = 0
+    checkpoint_every: int = 20
+    num_workers: int = 4
+    device: str = "auto"
+    amp: bool = True
+
+
+#: Settings that may differ between a checkpoint and the run resuming it.
+RUNTIME_KEYS = {"num_workers", "device"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run: a name, the model, the data and the training settings. Notebook 03."""
+
+    name: str = "proposed"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+    def to_dict(self) -> dict:
+        """Plain nested dictionary (saved in checkpoints and run folders)."""
+        d = asdict(self)
+        d["data"]["machine_types"] = (list(self.data.machine_types)
+                                      if self.data.machine_types else None)
+        return d
+
+    def identity(self) -> dict:
+        """The settings that define the run's result (runtime-only settings removed)."""
+        d = self.to_dict()
+        d["train"] = {k: v for k, v in d["train"].items() if k not in RUNTIME_KEYS}
+        return d
+
+    def with_overrides(self, overrides: dict[str, object]) -> "RunConfig":
+        """Copy with dotted-key overrides, e.g. ``{"train.epochs": 2, "model.embedding_dim": 64}``."""
+        d = self.to_dict()
+        for key, value in overrides.items():
+            section, _, name = key.partition(".")
+            if section == "name" and not name:
+                d["name"] = value
+                continue
+            if section not in ("model", "data", "train") or name not in d[section]:
+                raise ValueError(f"unknown setting {key!r}")
+            d[section][name] = value
+        return run_config_from_dict(d)
+
+
+def _build(cls, d: dict | None, where: str):
+    d = dict(d or {})
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    if "machine_types" in d and d["machine_types"] is not None:
+        d["machine_types"] = tuple(d["machine_types"])
+    return cls(**d)
+
+
+def run_config_from_dict(d: dict, where: str = "configuration") -> RunConfig:
+    """Build a ``RunConfig`` from a nested dictionary; unknown keys raise an error naming them. Notebook 03."""
+    unknown = set(d) - {"name", "model", "data", "train"}
+    if unknown:
+        raise ValueError(f"{where}: unknown section(s) {sorted(unknown)}")
+    try:
+        model = ModelConfig.from_dict(dict(d.get("model") or {}))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: [model] {e}") from None
+    return RunConfig(
+        name=str(d.get("name", "proposed")),
+        model=model,
+        data=_build(DataConfig, d.get("data"), f"{where}: [data]"),
+        train=_build(TrainSettings, d.get("train"), f"{where}: [train]"),
+    )
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a run configuration from a TOML file (errors name the file). Notebook 03."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"configuration file not found: {path}")
+    try:
+        d = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not valid TOML: {e}") from None
+    d.setdefault("name", path.stem)
+    return run_config_from_dict(d, where=str(path))
+
+
+def profile_configs(profile: str) -> dict[str, Path]:
+    """The configuration files of a profile (``configs/<profile>/*.toml``) by run name. Notebook 05."""
+    folder = CONFIGS_DIR / profile
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no configurations for profile {profile!r}: {folder} missing")
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+__all__ = ["DataConfig", "TrainSettings", "RunConfig", "load_config", "run_config_from_dict",
+           "profile_configs", "replace"]

@@ -1,0 +1,383 @@
+"""The training engine: seeded, resumable, logged training of one run configuration.
+
+What it does per epoch (the authors' recipe, paper-facts section 2): waveform mixup with one
+``lam ~ Beta(0.2, 0.2)`` per batch and the Noisy-ArcMix loss, AdamW, cosine annealing stepped per
+epoch, a validation pass on a seeded 5 % hold-out, a JSON-lines log, and checkpoints (every
+``checkpoint_every`` epochs, the last epoch, and a rolling ``last.pt`` for resuming).
+
+Every random choice of epoch ``e`` (clip order, mixup lambdas and partners) is drawn from a
+generator seeded by ``(seed, e)``, so a run resumed from any checkpoint, even after ``kill -9``,
+continues exactly as the uninterrupted run would have. Under ``torchrun`` the same code trains
+with DistributedDataParallel (NCCL on GPUs, gloo on CPU), the global batch split over processes.
+Explained in notebook 03_training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import RunConfig
+from .loss import mixup, noisy_arcmix_loss
+from .model import ASDNet, build_model
+
+CHECKPOINT_FORMAT = "asdlib-checkpoint-v1"
+
+
+class ConfigMismatchError(ValueError):
+    """A checkpoint was made with another configuration than the run asking to resume from it."""
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The device to train on: CUDA when present (``auto``), else CPU. Notebook 03."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"train setting device={name!r} but no CUDA GPU is available")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA). Notebook 03."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_generators(seed: int, epoch: int) -> tuple[np.random.Generator, torch.Generator]:
+    """The NumPy and torch generators of one epoch, seeded by ``(seed, epoch)``. Notebook 03."""
+    ss = np.random.SeedSequence([seed, epoch])
+    rng = np.random.default_rng(ss)
+    gen = torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] % 2**63))
+    return rng, gen
+
+
+def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``n`` training clips into (train, validation) positions. Notebook 03."""
+    perm = np.random.default_rng(np.random.SeedSequence([seed, 0xDCA5E])).permutation(n)
+    n_val = int(round(fraction * n))
+    if fraction > 0 and n_val == 0 and n > 1:
+        n_val = 1
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return world, rank, local
+
+
+class _LogitsModule(nn.Module):
+    """Wraps the network so that one ``forward`` gives the margin logits (what DDP needs)."""
+
+    def __init__(self, net: ASDNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, wave, target):
+        return self.net.logits(wave, target)
+
+
+# --------------------------------------------------------------------------- data
+
+@dataclass
+class TrainData:
+    """The clip stores and index sets of a run: train/validation positions in the train store."""
+
+    store: "object"
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    targets: np.ndarray
+
+
+def training_table(config: RunConfig) -> pd.DataFrame:
+    """The run's training clips (``train`` split of the data root) with class indices. Notebook 03."""
+    from .dataset import add_class_index, scan_dataset
+
+    table = scan_dataset(config.data.root_path(), machine_types=config.data.machine_types,
+                         splits=("train",))
+    table = add_class_index(table, config.data.label_map)
+    if config.data.max_train_clips and len(table) > config.data.max_train_clips:
+        rng = np.random.default_rng(np.random.SeedSequence([config.train.seed, 0x5EED]))
+        keep = np.sort(rng.choice(len(table), config.data.max_train_clips, replace=False))
+        table = table.iloc[keep].reset_index(drop=True)
+    return table
+
+
+def prepare_data(config: RunConfig, *, progress: bool = True, store_root=None) -> TrainData:
+    """Scan, label, decode into a store (once) and split the run's training clips. Notebook 03."""
+    from .store import build_store
+
+    table = training_table(config)
+    world, rank, _ = _dist_info()
+    name = f"train-{Path(config.data.root).name}"
+    if world > 1 and dist.is_initialized():
+        if rank == 0:
+            store = build_store(table, config.model.num_samples, name=name, root=store_root,
+                                progress=progress)
+        dist.barrier()
+        if rank != 0:
+            store = build_store(table, config.model.num_samples, name=name, root=store_root,
+                                progress=False)
+    else:
+        store = build_store(table, config.model.num_samples, name=name, root=store_root,
+                            progress=progress)
+    train_idx, val_idx = split_validation(len(store), config.data.val_fraction, config.train.seed)
+    targets = store.table["class_index"].to_numpy().astype(np.int64)
+    return TrainData(store, train_idx, val_idx, targets)
+
+
+def _loader(data: TrainData, positions: np.ndarray, batch_size: int, workers: int,
+            device: torch.device) -> torch.utils.data.DataLoader:
+    from .store import StoreDataset
+
+    ds = StoreDataset(data.store, positions, data.targets[positions])
+    return torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, shuffle=False, num_workers=workers,
+        pin_memory=device.type == "cuda", persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path: Path, config: RunConfig, net: ASDNet, optimizer, scheduler, epoch: int,
+                    log_row: dict | None = None) -> None:
+    """Write a full checkpoint (model, optimizer, scheduler, epoch, RNG states, config) atomically. Notebook 03."""
+    _atomic_save({
+        "format": CHECKPOINT_FORMAT,
+        "config": config.to_dict(),
+        "epoch": epoch,
+        "model": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state()},
+        "log": log_row or {},
+    }, path)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load one of our checkpoints (on CPU), with a clear error when it is not one. Notebook 04."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not an asdlib checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
+    return ckpt
+
+
+def check_same_config(ckpt: dict, config: RunConfig, path: Path) -> None:
+    """Refuse a checkpoint made with another configuration, naming the settings that differ. Notebook 03."""
+    from .config import run_config_from_dict
+
+    theirs = run_config_from_dict(ckpt["config"]).identity()
+    ours = config.identity()
+    diffs = []
+    for section in ("model", "data", "train"):
+        for k in sorted(set(theirs[section]) | set(ours[section])):
+            if theirs[section].get(k) != ours[section].get(k):
+                diffs.append(f"{section}.{k}: checkpoint {theirs[section].get(k)!r} vs run {ours[section].get(k)!r}")
+    if diffs:
+        raise ConfigMismatchError(
+            f"{path} was made with another configuration; refusing to resume from it. "
+            "Differences: " + "; ".join(diffs))
+
+
+def load_model(path: str | Path) -> ASDNet:
+    """Build the network stored in one of our checkpoints (eval mode, CPU). Notebook 04."""
+    from .config import run_config_from_dict
+
+    ckpt = read_checkpoint(path)
+    config = run_config_from_dict(ckpt["config"])
+    net = build_model(config.model)
+    net.load_state_dict(ckpt["model"])
+    net.label_map = config.data.label_map
+    net.checkpoint_epoch = ckpt["epoch"]
+    return net.eval()
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The epoch checkpoints of a run, ``checkpoints/epoch_XXXX.pt``, in epoch order. Notebook 04."""
+    return sorted(Path(run_dir, "checkpoints").glob("epoch_*.pt"))
+
+
+# --------------------------------------------------------------------------- training
+
+@torch.no_grad()
+def validate(net: ASDNet, loader, device: torch.device, amp: bool) -> dict:
+    """Validation loss (unmixed ArcFace cross-entropy) and machine-ID accuracy. Notebook 03."""
+    net.eval()
+    total, loss_sum, correct = 0, 0.0, 0
+    for wave, target in loader:
+        wave, target = wave.to(device, non_blocking=True), target.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            emb = net(wave)
+        emb = emb.float()
+        logits = net.arcface(emb, target)
+        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
+        correct += (net.arcface.cosine(emb).argmax(1) == target).sum().item()
+        total += len(target)
+    return {"val_loss": loss_sum / max(total, 1), "val_acc": correct / max(total, 1)}
+
+
+def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progress: bool = True,
+          data: TrainData | None = None, store_root=None) -> Path:
+    """Train one configuration into ``out_dir`` (log, checkpoints), resuming when possible. Notebook 03.
+
+    Returns the run folder. ``out_dir/train_log.jsonl`` holds one line per epoch (train loss and
+    accuracy, validation loss and accuracy, lr, seconds, seconds waiting for data).
+    """
+    out_dir = Path(out_dir)
+    world, rank, local_rank = _dist_info()
+    distributed = world > 1
+    if distributed and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and config.train.device != "cpu" else "gloo"
+        dist.init_process_group(backend)
+    device = resolve_device(config.train.device)
+    if distributed and device.type == "cuda":
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    main = rank == 0
+    amp = bool(config.train.amp and device.type == "cuda")
+    seed_everything(config.train.seed)
+
+    ckpt_dir = out_dir / "checkpoints"
+    if main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+
+    if data is None:
+        data = prepare_data(config, progress=progress and main, store_root=store_root)
+    net = build_model(config.model).to(device)
+    s = config.train
+    optimizer = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=s.epochs, eta_min=s.lr * s.eta_min_ratio)
+
+    start_epoch = 1
+    last = ckpt_dir / "last.pt"
+    log_path = out_dir / "train_log.jsonl"
+    if resume and last.is_file():
+        ckpt = read_checkpoint(last)
+        check_same_config(ckpt, config, last)
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start_epoch = int(ckpt["epoch"]) + 1
+        if main and log_path.is_file():  # drop log lines of epochs that will be redone
+            rows = [ln for ln in log_path.read_text().splitlines()
+                    if ln.strip() and json.loads(ln)["epoch"] < start_epoch]
+            log_path.write_text("".join(r + "\n" for r in rows))
+        if main and progress:
+            print(f"resuming {config.name} from {last} at epoch {start_epoch}")
+    elif main and log_path.exists():
+        log_path.unlink()
+
+    step_module = _LogitsModule(net)
+    if distributed:
+        step_module = nn.parallel.DistributedDataParallel(
+            step_module, device_ids=[local_rank] if device.type == "cuda" else None,
+            find_unused_parameters=True)  # fc_out is built but never used, as in the authors' code
+
+    per_rank_batch = max(1, s.batch_size // world)
+    val_loader = _loader(data, data.val_idx, per_rank_batch, 0, device) if len(data.val_idx) else None
+    kill_after = int(os.environ.get("ASDLIB_KILL_AFTER_STEPS", "0"))  # test hook: kill -9 mid-run
+    steps_done = 0
+
+    for epoch in range(start_epoch, s.epochs + 1):
+        rng, gen = epoch_generators(s.seed, epoch)
+        order = data.train_idx[rng.permutation(len(data.train_idx))]
+        order = order[: len(order) - len(order) % world][rank::world]  # equal shards
+        loader = _loader(data, order, per_rank_batch, s.num_workers, device)
+        net.train()
+        t_epoch = time.perf_counter()
+        wait = 0.0
+        loss_sum, acc_sum, seen = 0.0, 0.0, 0
+        bar = tqdm(total=len(loader), desc=f"{config.name} epoch {epoch}/{s.epochs}",
+                   disable=not (progress and main), leave=False, unit="batch")
+        t_wait = time.perf_counter()
+        for wave, target in loader:
+            wait += time.perf_counter() - t_wait
+            wave = wave.to(device, non_blocking=True)
+            target = target.to(device, non_blocking=True)
+            mixed, y_a, y_b, lam = mixup(wave, target, s.mixup_alpha, rng=rng, generator=gen)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = step_module(mixed, y_a)
+            logits = logits.float()
+            loss = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            n = len(target)
+            loss_sum += loss.item() * n
+            acc_sum += (logits.argmax(1) == y_a).float().sum().item()
+            seen += n
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{acc_sum / seen:.2f}")
+            steps_done += 1
+            if kill_after and steps_done >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            t_wait = time.perf_counter()
+        bar.close()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t_epoch
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
+               "train_acc": acc_sum / max(seen, 1), "lr": lr, "seconds": seconds,
+               "data_wait_seconds": wait, "data_wait_fraction": wait / max(seconds, 1e-9),
+               "steps": len(loader), "clips": seen * world}
+        if val_loader is not None and main:
+            row.update(validate(net, val_loader, device, amp))
+        if main:
+            with log_path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            save_checkpoint(last, config, net, optimizer, scheduler, epoch, row)
+            if epoch % s.checkpoint_every == 0 or epoch == s.epochs:
+                save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}.pt", config, net, optimizer,
+                                scheduler, epoch, row)
+            if progress:
+                msg = " ".join(f"{k}={v:.4g}" for k, v in row.items()
+                               if k in ("train_loss", "train_acc", "val_loss", "val_acc", "seconds"))
+                print(f"{config.name} epoch {epoch}: {msg}", flush=True)
+        if distributed:
+            dist.barrier()
+    if distributed and dist.is_initialized():
+        dist.destroy_process_group()
+    return out_dir
+
+
+def read_log(run_dir: str | Path) -> pd.DataFrame:
+    """The per-epoch training log of a run as a table. Notebook 03."""
+    path = Path(run_dir) / "train_log.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"no training log at {path}")
+    return pd.DataFrame([json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()])
