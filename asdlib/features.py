@@ -42,7 +42,7 @@ class LogMel(nn.Module):
         return 10.0 * torch.log10(self.mel(wave) + 1e-8)
 
 
-def mel_band_edges_hz(n_mels: int = N_MELS, sample_rate: int = SAMPLE_RATE) -> Tensor:
+def mel_bin_centres_hz(n_mels: int = N_MELS, sample_rate: int = SAMPLE_RATE) -> Tensor:
     """Centre frequency in Hz of each HTK Mel bin of the log-Mel (for Fig. 4's frequency axis). Notebook 06."""
     f_max = sample_rate / 2
     mel_max = 2595.0 * torch.log10(torch.tensor(1.0 + f_max / 700.0))

@@ -1,0 +1,293 @@
+"""The authors' released PyTorch Lightning checkpoint ``MWM_93.44_s40_m0.7.ckpt``: fetch, convert, load.
+
+Their module names differ from ours only by prefixes (``model.heatmap.`` -> ``attention.`` etc.);
+the expected keys, shapes and dtypes are listed in ``resources/authors-checkpoint-keys.tsv``.
+Loading is strict: a missing key, an unexpected key or a wrong shape is refused.
+Explained in notebook 04_evaluation (scoring with the authors' weights) and 06_attention.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import types
+import warnings
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .model import ASDNet, ModelConfig, build_model
+from .paths import RESOURCES_DIR
+
+AUTHORS_CHECKPOINT_NAME = "MWM_93.44_s40_m0.7.ckpt"
+AUTHORS_CHECKPOINT_URL = (
+    "https://github.com/michaelneri/unsupervised-audio-anomaly-detection/raw/"
+    "f8eb19635d2d727c242ed16cf5b01030d885158d/MWM_93.44_s40_m0.7.ckpt"
+)
+KEYS_FILE = RESOURCES_DIR / "authors-checkpoint-keys.tsv"
+
+#: Authors' key prefix -> our ``ASDNet`` prefix (checked against ``build_model().state_dict()``).
+KEY_PREFIXES = (
+    ("model.wavegram.", "wavegram.layer."),
+    ("model.transform_tf.", "logmel.mel."),
+    ("model.heatmap.", "attention."),
+    ("model.classifier.", "classifier."),
+    ("model.arcface.", "arcface."),
+)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not fit the faithful model, or a downloaded file that changed. Notebook 04."""
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    return () if text == "scalar" else tuple(int(v) for v in text.split("x"))
+
+
+def _shape_text(shape) -> str:
+    return "x".join(str(int(v)) for v in shape) if len(shape) else "scalar"
+
+
+def authors_key(key: str) -> str:
+    """The authors' checkpoint key for one of our ``ASDNet`` state_dict keys. Notebook 04."""
+    for theirs, ours in KEY_PREFIXES:
+        if key.startswith(ours):
+            return theirs + key[len(ours):]
+    raise KeyError(f"{key!r} has no counterpart in the authors' checkpoint")
+
+
+def our_key(key: str) -> str | None:
+    """Our ``ASDNet`` state_dict key for one of the authors' keys (None if no prefix matches). Notebook 04."""
+    for theirs, ours in KEY_PREFIXES:
+        if key.startswith(theirs):
+            return ours + key[len(theirs):]
+    return None
+
+
+@lru_cache(maxsize=1)
+def _key_table() -> pd.DataFrame:
+    rows = []
+    with open(KEYS_FILE, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = line.split("\t")
+            if len(parts) != 3:
+                raise CheckpointError(f"{KEYS_FILE}, line {n}: expected key<TAB>shape<TAB>dtype")
+            key, shape, dtype = parts
+            rows.append({"key": key, "shape": _parse_shape(shape), "dtype": dtype,
+                         "our_key": our_key(key)})
+    return pd.DataFrame(rows)
+
+
+def authors_key_table() -> pd.DataFrame:
+    """Every key of the authors' ``state_dict``: key, shape (tuple; () = scalar), dtype, our key. Notebook 04."""
+    return _key_table().copy()
+
+
+def convert_authors_state_dict(state_dict: dict) -> dict[str, torch.Tensor]:
+    """Rename the authors' state_dict to our ``ASDNet`` names, refusing missing, unexpected or misshapen keys. Notebook 04.
+
+    Raises ``CheckpointError`` listing every offending key (with expected vs got shapes).
+    """
+    table = _key_table()
+    expected = dict(zip(table["key"], table["shape"]))
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    wrong = []
+    for k, want in expected.items():
+        if k in state_dict:
+            value = state_dict[k]
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else None
+            if got != want:
+                got_text = _shape_text(got) if got is not None else f"a {type(value).__name__}"
+                wrong.append(f"{k}: expected {_shape_text(want)}, got {got_text}")
+    if missing or unexpected or wrong:
+        lines = ["the state_dict does not match the authors' model (faithful ASDNet):"]
+        if missing:
+            lines.append(f"missing key(s) ({len(missing)}): {', '.join(missing)}")
+        if unexpected:
+            lines.append(f"unexpected key(s) ({len(unexpected)}): {', '.join(unexpected)}")
+        if wrong:
+            lines.append(f"wrong shape(s) ({len(wrong)}): " + "; ".join(wrong))
+        raise CheckpointError("\n".join(lines))
+    return {our_key(k): state_dict[k] for k in expected}
+
+
+def to_authors_state_dict(model: ASDNet) -> dict[str, torch.Tensor]:
+    """Our faithful model's weights under the authors' key names (the inverse of the conversion). Notebook 04."""
+    return {authors_key(k): v for k, v in model.state_dict().items()}
+
+
+# --------------------------------------------------------------------------- reading the file
+
+class _Stub(dict):
+    """Stand-in for a class that cannot be imported here (e.g. Lightning's ``AttributeDict``)."""
+
+    def __init__(self, *args, **kwargs):
+        self._args = args
+
+    def __setstate__(self, state):
+        self.__dict__["_state"] = state
+
+    def append(self, item):
+        self.__dict__.setdefault("_items", []).append(item)
+
+    def extend(self, items):
+        self.__dict__.setdefault("_items", []).extend(items)
+
+
+class _LenientUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            return type(name, (_Stub,), {"__module__": module})
+
+
+#: A ``pickle_module`` for ``torch.load`` that replaces unimportable classes by stubs.
+_lenient_pickle = types.SimpleNamespace(
+    Unpickler=_LenientUnpickler, load=lambda f, **kw: _LenientUnpickler(f, **kw).load(),
+    __name__="asdlib_lenient_pickle",
+)
+
+
+def _describe_non_checkpoint(path: Path) -> str:
+    head = path.read_bytes()[:64] if path.stat().st_size else b""
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"version https://git-lfs"):
+        return "the file is a Git LFS pointer, not the checkpoint itself"
+    if head.lstrip().startswith(b"<"):
+        return "the file looks like an HTML/XML page, not a checkpoint"
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
+        return f"the file does not start like a PyTorch checkpoint (starts with {head[:16]!r})"
+    return ""
+
+
+def _torch_load(path: Path, map_location):
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as safe_error:  # noqa: BLE001 - any refusal of the safe loader
+        why = _describe_non_checkpoint(path)
+        if why:
+            raise CheckpointError(f"{path}: cannot load: {why}") from safe_error
+        first_line = str(safe_error).strip().splitlines()[0] if str(safe_error).strip() else ""
+        warnings.warn(
+            f"{path}: torch.load(weights_only=True) refused it ({type(safe_error).__name__}: "
+            f"{first_line[:200]}); loading again with the full unpickler (weights_only=False, "
+            "unimportable classes such as Lightning's replaced by stubs). Only do this for a "
+            "file you trust.", stacklevel=3)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False,
+                          pickle_module=_lenient_pickle)
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"{path}: cannot load as a PyTorch checkpoint: {e}") from e
+
+
+def _state_dict_of(ckpt, path: Path) -> dict:
+    if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):
+        return ckpt["state_dict"]
+    if isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        return ckpt
+    what = f"a dict with keys {sorted(map(str, ckpt))[:10]}" if isinstance(ckpt, dict) else type(ckpt).__name__
+    raise CheckpointError(f"{path}: expected a Lightning checkpoint with a 'state_dict' entry or a "
+                          f"state_dict itself, got {what}")
+
+
+def load_authors_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> ASDNet:
+    """The authors' trained network: load their checkpoint into the faithful ``ASDNet``, eval mode. Notebook 04.
+
+    Tries ``torch.load(weights_only=True)`` first; a Lightning checkpoint may hold pickled
+    objects that the safe loader refuses, and then it loads again with the full unpickler
+    (with a warning: only for files you trust). The model is ``ModelConfig()``'s defaults
+    (mel+wave, h = 128, separable, faithful attention, 10 s), loaded strictly, with
+    ``model.label_map = "paper"`` (it was trained on the authors' map with the pump 06 /
+    slider 00 collision) and ``model.checkpoint_meta`` (file, epoch, global step, and how far
+    the stored Mel filterbank is from ours).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"authors' checkpoint not found: {path} "
+                                "(asdlib.authors_checkpoint.fetch_authors_checkpoint downloads it)")
+    ckpt = _torch_load(path, map_location)
+    try:
+        converted = convert_authors_state_dict(_state_dict_of(ckpt, path))
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+    model = build_model(ModelConfig())
+    fresh_fb = model.logmel.mel.mel_scale.fb.clone()
+    model.load_state_dict(converted, strict=True)
+    if isinstance(map_location, (str, torch.device)):
+        model.to(map_location)
+    model.eval()
+    model.label_map = "paper"
+    meta = {"file": str(path), "mel_fb_max_abs_diff":
+            float((model.logmel.mel.mel_scale.fb.cpu() - fresh_fb).abs().max())}
+    if isinstance(ckpt, dict):
+        for k in ("epoch", "global_step", "pytorch-lightning_version"):
+            if k in ckpt:
+                meta[k] = ckpt[k]
+    model.checkpoint_meta = meta
+    return model
+
+
+# --------------------------------------------------------------------------- download
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch_authors_checkpoint(dest_dir: str | Path, *, progress: bool = True) -> Path:
+    """Download the authors' checkpoint into ``dest_dir`` once; record its size and SHA-256, verify later. Notebook 04.
+
+    Its checksum is not published, so the first download writes ``<file>.json`` (URL, size,
+    SHA-256) and every later call (or re-download) must match that record, else
+    ``CheckpointError``. Without a network the downloader's ``DownloadError`` propagates.
+    """
+    from .download import DownloadError, download_file
+
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / AUTHORS_CHECKPOINT_NAME
+    record_path = dest.with_name(dest.name + ".json")
+    url = AUTHORS_CHECKPOINT_URL
+    record = None
+    if record_path.is_file():
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            record["size"], record["sha256"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{record_path}: unreadable checksum record ({e}); delete it and "
+                                  f"{dest.name} to download afresh") from e
+    if not dest.is_file():
+        try:
+            download_file(url, dest, md5=None, progress=progress)
+        except DownloadError as e:
+            if hasattr(e, "add_note"):  # Python >= 3.11
+                e.add_note(f"could not download the authors' checkpoint from {url} to {dest}; "
+                           "without a network, copy the file there by hand")
+            raise
+    size, sha = dest.stat().st_size, _sha256(dest)
+    if record is None:
+        why = _describe_non_checkpoint(dest)
+        if why:
+            raise CheckpointError(f"{dest}: downloaded from {url}, but {why}; delete it and retry")
+        record = {"url": url, "file": dest.name, "size": size, "sha256": sha,
+                  "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        record_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    elif (size, sha) != (record["size"], record["sha256"]):
+        raise CheckpointError(
+            f"{dest}: size {size} / sha256 {sha} differ from the record {record_path} made at the "
+            f"first download (size {record['size']} / sha256 {record['sha256']}); the file changed "
+            "or is corrupt: delete both to download afresh")
+    return dest

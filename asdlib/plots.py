@@ -1,0 +1,441 @@
+"""The paper's figures (Figs. 1-4) and the diagnostic plots of the notebooks, drawn by code.
+
+Every function returns a matplotlib ``Figure`` and writes nothing; save with
+``asdlib.outputs.save_fig``. Arrays may be NumPy arrays or torch tensors. In a notebook, assign
+the result (``fig = plot_features(X)``) so the figure is shown once.
+If no matplotlib backend has been chosen (a plain script on a headless machine), the
+non-interactive Agg backend is selected; notebooks keep their inline backend.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+
+
+def _choose_backend() -> None:
+    if os.environ.get("MPLBACKEND") or "matplotlib.pyplot" in sys.modules:
+        return
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None:
+        return
+    get = getattr(matplotlib.rcParams, "_get_backend_or_none", None)
+    if get is not None and get() is None:
+        matplotlib.use("Agg")
+
+
+_choose_backend()
+
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Circle, FancyBboxPatch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+SAMPLE_RATE = 16_000
+HOP = 512
+#: Default channel names of the stacked features X = [X_Mel, X_Wave].
+CHANNEL_NAMES = (r"log-Mel $X_{\mathrm{Mel}}$", r"Wavegram $X_{\mathrm{Wave}}$")
+#: Frequencies (Hz) labelled on Mel-spaced axes; 71 Hz and 1.7 kHz are the paper's Fig. 4 band edges.
+HZ_TICKS = (71, 250, 500, 1000, 1700, 4000, 8000)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _np(x) -> np.ndarray:
+    """NumPy copy of an array-like or a torch tensor (detached, on the CPU)."""
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x, dtype=float)
+
+
+def _channels(x, what: str) -> np.ndarray:
+    """(channels, bins, frames) from (bins, frames), (channels, bins, frames) or (1, channels, bins, frames)."""
+    a = _np(x)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3:
+        raise ValueError(f"{what}: expected shape (bins, frames) or (channels, bins, frames), got {a.shape}")
+    return a
+
+
+def _hz_to_mel(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=float) / 700.0)
+
+
+def htk_mel_centres_hz(n_mels: int = 128, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Centre frequency in Hz of each HTK Mel bin (NumPy twin of ``features.mel_bin_centres_hz``). Notebook 06."""
+    mels = np.linspace(0.0, float(_hz_to_mel(sample_rate / 2)), n_mels + 2)
+    return (700.0 * (10 ** (mels / 2595.0) - 1.0))[1:-1]
+
+
+def _mel_position(hz, mel_hz: np.ndarray) -> np.ndarray:
+    """Fractional Mel-bin index of frequencies in Hz (linear in Mel, extrapolated past the ends)."""
+    m, ref = _hz_to_mel(hz), _hz_to_mel(mel_hz)
+    idx = np.arange(len(ref), dtype=float)
+    pos = np.interp(m, ref, idx)
+    lo_step, hi_step = ref[1] - ref[0], ref[-1] - ref[-2]
+    pos = np.where(m < ref[0], (m - ref[0]) / lo_step, pos)
+    pos = np.where(m > ref[-1], len(ref) - 1 + (m - ref[-1]) / hi_step, pos)
+    return np.clip(pos, -0.5, len(ref) - 0.5)
+
+
+def _hz_label(hz: float) -> str:
+    return f"{hz / 1000:g}k" if hz >= 1000 else f"{hz:g}"
+
+
+def _set_hz_ticks(axis, mel_hz: np.ndarray) -> None:
+    """Label a Mel-bin axis (``ax.xaxis`` or ``ax.yaxis``) with frequencies in Hz."""
+    ticks = [hz for hz in HZ_TICKS if hz <= mel_hz[-1] * 1.06]
+    axis.set_ticks(_mel_position(ticks, mel_hz))
+    axis.set_ticklabels([_hz_label(t) for t in ticks])
+
+
+def _frame_extent(n_frames: int, n_bins: int, sample_rate: int, hop: int) -> list[float]:
+    half = 0.5 * hop / sample_rate
+    return [-half, (n_frames - 1) * hop / sample_rate + half, -0.5, n_bins - 0.5]
+
+
+# --------------------------------------------------------------------------- Fig. 1
+
+def _box(ax, x, y, w, h, text, color, dashed=False, fontsize=8.5, weight="normal"):
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.04,rounding_size=0.12",
+                                facecolor=color, edgecolor="0.2", linewidth=1.1,
+                                linestyle="--" if dashed else "-"))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, weight=weight, linespacing=1.35)
+
+
+def _arrow(ax, start, end, style="-|>", connection="arc3", dashed=False):
+    ax.annotate("", xy=end, xytext=start,
+                arrowprops=dict(arrowstyle=style, color="0.15", lw=1.2, shrinkA=0, shrinkB=0,
+                                connectionstyle=connection, linestyle="--" if dashed else "-",
+                                mutation_scale=12))
+
+
+def plot_pipeline() -> Figure:
+    """Fig. 1: the proposed pipeline, waveform -> log-Mel | Wavegram -> attention -> MobileFaceNet -> ArcFace -> score. Notebook 03."""
+    fig, ax = plt.subplots(figsize=(13.5, 5.4))
+    ax.set_xlim(0, 13.5)
+    ax.set_ylim(0, 5.4)
+    ax.axis("off")
+    c_in, c_feat, c_att, c_cls, c_out, c_train = "#eeeeee", "#d9ead3", "#fce5cd", "#cfe2f3", "#ead1dc", "#fff2cc"
+
+    # Top row: input -> features -> stack -> attention -> weighting.
+    _box(ax, 0.95, 3.9, 1.55, 1.0, "waveform $\\mathbf{x}$\n1 \u00d7 160 000\n16 kHz, 10 s", c_in)
+    _box(ax, 2.95, 3.9, 1.85, 1.0, "mixup (training)\n$\\lambda\\sim$Beta(0.2, 0.2)\n"
+         "$\\lambda\\mathbf{x}^i+(1-\\lambda)\\mathbf{x}^j$", c_train, dashed=True)
+    _box(ax, 5.45, 4.65, 2.35, 0.95, "log-Mel $X_{\\mathrm{Mel}}$\nSTFT, Hann 64 ms, 50 % overlap\n"
+         "128 Mel bins, dB", c_feat)
+    _box(ax, 5.45, 3.15, 2.35, 0.95, "Wavegram $X_{\\mathrm{Wave}}$\nseparable 1-D conv, 128 filters\n"
+         "kernel 1024, stride 512", c_feat)
+    _box(ax, 7.85, 3.9, 1.5, 1.0, "stack\n$X=[X_{\\mathrm{Mel}},X_{\\mathrm{Wave}}]$\n2 \u00d7 128 \u00d7 313",
+         c_feat)
+    _box(ax, 10.25, 3.9, 2.45, 1.55, "attention $f_{\\mathrm{ATT}}$\nsep. conv 3\u00d73, 16 + BN + ELU\n"
+         "sep. conv 3\u00d73, 64 + BN + ELU\nsep. conv 1\u00d71, 2\nsigmoid \u2192 map $H$", c_att)
+    ax.add_patch(Circle((12.45, 3.9), 0.28, facecolor="white", edgecolor="0.2", lw=1.2))
+    ax.text(12.45, 3.9, "$\\otimes$", ha="center", va="center", fontsize=15)
+    ax.text(12.35, 2.6, "$\\tilde X = H\\otimes X$\n2 \u00d7 128 \u00d7 313", ha="right", va="center", fontsize=8.5)
+
+    _arrow(ax, (1.73, 3.9), (2.02, 3.9))
+    _arrow(ax, (3.88, 4.05), (4.27, 4.55))
+    _arrow(ax, (3.88, 3.75), (4.27, 3.25))
+    _arrow(ax, (6.63, 4.55), (7.1, 4.05))
+    _arrow(ax, (6.63, 3.25), (7.1, 3.75))
+    _arrow(ax, (8.6, 3.9), (9.02, 3.9))
+    _arrow(ax, (11.48, 3.9), (12.17, 3.9))
+    ax.text(11.82, 3.98, "$H$", ha="center", va="bottom", fontsize=9)
+    # Skip connection: X goes around the attention module to the product.
+    ax.plot([7.85, 7.85, 12.45], [4.4, 5.05, 5.05], color="0.15", lw=1.2)
+    _arrow(ax, (12.45, 5.05), (12.45, 4.18))
+    ax.text(10.25, 5.1, "$X$", ha="center", va="bottom", fontsize=9)
+
+    # Bottom row, right to left: classifier -> embedding -> ArcFace -> loss / score.
+    _box(ax, 10.9, 1.45, 2.3, 1.15, "MobileFaceNet\n2 input channels\nbottlenecks [2,128,2,2],\n"
+         "[4,128,2,2], [4,128,2,2]", c_cls)
+    _box(ax, 8.45, 1.45, 1.55, 0.9, "embedding\n$\\mathbf{h}\\in\\mathbb{R}^{128}$", c_cls)
+    _box(ax, 6.1, 1.45, 2.15, 1.1, "ArcFace\n41 machine-ID classes\n$s=40$, $m=0.7$", c_cls)
+    _box(ax, 2.7, 2.05, 3.35, 0.85, "training: Noisy-ArcMix loss\n"
+         "$\\lambda\\,\\mathcal{L}_{AF}(y^i)+(1-\\lambda)\\,\\mathcal{L}_{AF}(y^j)$", c_train, dashed=True)
+    _box(ax, 2.7, 0.75, 3.35, 0.85, "test: anomaly score $\\mathcal{A}_\\theta$\n"
+         "ArcFace cross-entropy at the true ID", c_out, weight="bold")
+    ax.plot([12.45, 12.45], [3.62, 1.45], color="0.15", lw=1.2)
+    _arrow(ax, (12.45, 1.45), (12.07, 1.45))
+    _arrow(ax, (9.75, 1.45), (9.24, 1.45))
+    _arrow(ax, (7.67, 1.45), (7.19, 1.45))
+    _arrow(ax, (5.02, 1.6), (4.39, 2.0), dashed=True)
+    _arrow(ax, (5.02, 1.3), (4.39, 0.85))
+
+    ax.text(0.15, 0.12, "dashed: training only", fontsize=8, style="italic", color="0.3")
+    ax.set_title("Fig. 1 \u2014 proposed pipeline for unsupervised anomalous sound detection", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- Figs. 2-3
+
+def plot_features(features, sample_rate: int = SAMPLE_RATE, hop: int = HOP, title: str | None = None,
+                  channel_names: Sequence[str] = CHANNEL_NAMES) -> Figure:
+    """Fig. 2: the acoustic features X (log-Mel in dB, Wavegram) as images over time in seconds and Mel bins. Notebook 02."""
+    x = _channels(features, "features")
+    n_ch, n_bins, n_frames = x.shape
+    fig, axes = plt.subplots(1, n_ch, figsize=(5.6 * n_ch, 3.6), squeeze=False, layout="constrained")
+    units = ("level [dB]", "activation [a.u.]")
+    for c, ax in enumerate(axes[0]):
+        im = ax.imshow(x[c], origin="lower", aspect="auto", cmap="magma" if c == 0 else "viridis",
+                       extent=_frame_extent(n_frames, n_bins, sample_rate, hop), interpolation="nearest")
+        ax.set_title(channel_names[c] if c < len(channel_names) else f"channel {c}")
+        ax.set_xlabel("time [s]")
+        ax.set_ylabel("Mel bin" if c == 0 else "Wavegram bin")
+        fig.colorbar(im, ax=ax, label=units[min(c, 1)], pad=0.01)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_attention_maps(attention, sample_rate: int = SAMPLE_RATE, hop: int = HOP, title: str | None = None,
+                        channel_names: Sequence[str] = CHANNEL_NAMES, cmap: str = "viridis") -> Figure:
+    """Fig. 3: the attention map H per channel (log-Mel, Wavegram) on a fixed [0, 1] scale. Notebook 06.
+
+    Each panel's title gives the map's minimum and the share of values equal to 0.5: in the
+    authors' network no value can fall below 0.5 (BatchNorm -> ReLU before the sigmoid).
+    """
+    h = _channels(attention, "attention")
+    n_ch, n_bins, n_frames = h.shape
+    fig, axes = plt.subplots(1, n_ch, figsize=(5.2 * n_ch + 0.8, 3.6), squeeze=False, layout="constrained")
+    im = None
+    for c, ax in enumerate(axes[0]):
+        im = ax.imshow(h[c], origin="lower", aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0,
+                       extent=_frame_extent(n_frames, n_bins, sample_rate, hop), interpolation="nearest")
+        at_half = float(np.mean(np.abs(h[c] - 0.5) < 1e-6))
+        name = channel_names[c] if c < len(channel_names) else f"channel {c}"
+        ax.set_title(f"$H$ on {name}\nmin {h[c].min():.3f}, {at_half:.0%} of values = 0.5", fontsize=10)
+        ax.set_xlabel("time [s]")
+        ax.set_ylabel("Mel bin" if c == 0 else "Wavegram bin")
+    cb = fig.colorbar(im, ax=list(axes[0]), label="attention weight", pad=0.01)
+    cb.set_ticks([0.0, 0.25, 0.5, 0.75, 1.0])
+    cb.ax.axhline(0.5, color="white", lw=1.5)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------- Fig. 4
+
+_BAND_COLOURS = ("#d62728", "#9467bd", "#7f7f7f", "#2ca02c", "#ff7f0e")
+
+
+def plot_attention_stats(mean, std, mel_hz=None, bands: Sequence[tuple[float, float, str]] | None = None,
+                         title: str | None = None, sample_rate: int = SAMPLE_RATE, hop: int = HOP) -> Figure:
+    """Fig. 4: mean and std of the log-Mel attention map over the test set, per Mel bin or as maps, axis in Hz. Notebook 06.
+
+    ``mean``/``std`` of shape (n_mels,) give two line panels against frequency; of shape
+    (n_mels, frames) two image panels (frequency up, time across). ``mel_hz`` holds each Mel bin's
+    centre frequency (default: HTK centres); the frequency axis is Mel-spaced with ticks in Hz.
+    ``bands`` are (low Hz, high Hz, label) shaded or outlined, e.g. ``paper_numbers.fig4_bands()``.
+    """
+    m, s = _np(mean), _np(std)
+    if m.shape != s.shape or m.ndim not in (1, 2):
+        raise ValueError(f"mean and std must share a shape (n_mels,) or (n_mels, frames); got {m.shape}, {s.shape}")
+    n_mels = m.shape[0]
+    mel_hz = htk_mel_centres_hz(n_mels, sample_rate) if mel_hz is None else _np(mel_hz)
+    if len(mel_hz) != n_mels:
+        raise ValueError(f"mel_hz has {len(mel_hz)} entries for {n_mels} Mel bins")
+    bands = list(bands or [])
+
+    if m.ndim == 1:
+        fig, (ax_m, ax_s) = plt.subplots(2, 1, figsize=(8.5, 5.6), sharex=True, layout="constrained")
+        pos = np.arange(n_mels)
+        ax_m.fill_between(pos, np.clip(m - s, 0, 1), np.clip(m + s, 0, 1), color="C0", alpha=0.25,
+                          label="mean \u00b1 std")
+        ax_m.plot(pos, m, color="C0", lw=1.6, label="mean")
+        ax_m.axhline(0.5, color="k", ls=":", lw=1, label="0.5 = sigmoid(0)")
+        ax_m.set_ylim(0, 1.02)
+        ax_m.set_ylabel("attention weight")
+        ax_s.plot(pos, s, color="C1", lw=1.6, label="std")
+        ax_s.set_ylim(bottom=0)
+        ax_s.set_ylabel("std of attention weight")
+        ax_s.set_xlabel("frequency [Hz] (Mel-spaced axis)")
+        for i, (lo, hi, label) in enumerate(bands):
+            a, b = _mel_position([lo, hi], mel_hz)
+            colour = _BAND_COLOURS[i % len(_BAND_COLOURS)]
+            for ax in (ax_m, ax_s):
+                ax.axvspan(a, b, color=colour, alpha=0.12, label=label if ax is ax_m else None)
+        ax_s.set_xlim(-0.5, n_mels - 0.5)
+        _set_hz_ticks(ax_s.xaxis, mel_hz)
+        ax_m.legend(fontsize=8, loc="best", ncol=2)
+        ax_m.set_title("mean over test clips and frames")
+        ax_s.set_title("standard deviation")
+    else:
+        n_frames = m.shape[1]
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.0), layout="constrained")
+        extent = _frame_extent(n_frames, n_mels, sample_rate, hop)
+        for ax, data, name, kw in ((axes[0], m, "mean", dict(vmin=0.0, vmax=1.0, cmap="viridis")),
+                                   (axes[1], s, "standard deviation", dict(vmin=0.0, cmap="magma"))):
+            im = ax.imshow(data, origin="lower", aspect="auto", extent=extent, interpolation="nearest", **kw)
+            fig.colorbar(im, ax=ax, label=f"{name} of attention weight", pad=0.01)
+            ax.set_title(f"{name} over test clips")
+            ax.set_xlabel("time [s]")
+            ax.set_ylabel("frequency [Hz] (Mel-spaced)")
+            _set_hz_ticks(ax.yaxis, mel_hz)
+            for i, (lo, hi, label) in enumerate(bands):
+                a, b = _mel_position([lo, hi], mel_hz)
+                colour = _BAND_COLOURS[i % len(_BAND_COLOURS)]
+                for edge in (a, b):
+                    ax.axhline(edge, color="white", ls="--", lw=1.2)
+                ax.text(extent[0] + 0.01 * (extent[1] - extent[0]), (a + b) / 2, label, color="white",
+                        fontsize=7.5, va="center", ha="left",
+                        bbox=dict(facecolor=colour, alpha=0.75, edgecolor="none", pad=1.5))
+    fig.suptitle(title or "log-Mel attention map on the test set")
+    return fig
+
+
+# --------------------------------------------------------------------------- evaluation
+
+#: Order of machine types in the paper's tables (other group keys follow, sorted).
+TYPE_ORDER = ("fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor")
+
+
+def _groups(df: pd.DataFrame, by: str | None):
+    if by is None:
+        return [("all", df)]
+    groups = dict(list(df.groupby(by, sort=True)))
+    order = [k for k in TYPE_ORDER if k in groups] + [k for k in groups if k not in TYPE_ORDER]
+    return [(k, groups[k]) for k in order]
+
+
+def plot_roc_curves(scores_df: pd.DataFrame, by: str | None = "machine_type", score_col: str = "score",
+                    label_col: str = "anomaly", max_fpr: float = 0.1, title: str | None = None) -> Figure:
+    """ROC curve per machine type (pooled over its clips), with AUC, pAUC and the FPR = 0.1 limit marked. Notebook 04.
+
+    ``scores_df`` has one row per test clip: ``by`` (e.g. ``machine_type``), ``anomaly`` (0/1) and
+    ``score`` (higher = more anomalous). Groups with only one label are skipped.
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, ax = plt.subplots(figsize=(6.2, 5.6), layout="constrained")
+    ax.axvspan(0, max_fpr, color="0.9", zorder=0)
+    ax.axvline(max_fpr, color="0.4", ls="--", lw=1, label=f"FPR = {max_fpr:g} (pAUC limit)")
+    ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1, label="chance")
+    for i, (key, g) in enumerate(_groups(scores_df, by)):
+        y, sc = g[label_col].astype(int).to_numpy(), g[score_col].to_numpy(dtype=float)
+        if len(np.unique(y)) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, sc)
+        auc = roc_auc_score(y, sc) * 100
+        pauc = roc_auc_score(y, sc, max_fpr=max_fpr) * 100
+        ax.plot(fpr, tpr, lw=1.6, color=f"C{i % 10}", label=f"{key}: AUC {auc:.1f} %, pAUC {pauc:.1f} %")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate (normal clips flagged)")
+    ax.set_ylabel("true positive rate (anomalies caught)")
+    ax.set_title(title or "ROC curves" + (f" per {by.replace('_', ' ')}" if by else " (all clips)"))
+    ax.legend(fontsize=7.5, loc="lower right")
+    return fig
+
+
+def plot_score_histograms(scores_df: pd.DataFrame, by: str | None = "machine_type", score_col: str = "score",
+                          label_col: str = "anomaly", bins: int = 30, ncols: int = 3,
+                          title: str | None = None) -> Figure:
+    """Histograms of anomaly scores, normal vs anomalous clips, one panel per machine type. Notebook 04."""
+    groups = _groups(scores_df, by)
+    ncols = max(1, min(ncols, len(groups)))
+    nrows = math.ceil(len(groups) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False,
+                             layout="constrained")
+    flat = axes.ravel()
+    for ax, (key, g) in zip(flat, groups):
+        sc = g[score_col].to_numpy(dtype=float)
+        y = g[label_col].astype(int).to_numpy()
+        edges = np.histogram_bin_edges(sc[np.isfinite(sc)], bins=bins)
+        for lab, name, colour in ((0, "normal", "C0"), (1, "anomaly", "C3")):
+            vals = sc[y == lab]
+            if len(vals):
+                ax.hist(vals, bins=edges, density=True, alpha=0.55, color=colour,
+                        label=f"{name} (n={len(vals)})")
+        ax.set_title(str(key))
+        ax.set_xlabel("anomaly score")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=7.5)
+    for ax in flat[len(groups):]:
+        fig.delaxes(ax)
+    fig.suptitle(title or "anomaly scores: normal vs anomalous test clips")
+    return fig
+
+
+def plot_training_curves(log_df: pd.DataFrame, title: str | None = None) -> Figure:
+    """Training/validation loss, accuracy and learning rate per epoch from a training log (NaN gaps allowed). Notebook 03.
+
+    Uses the columns it finds among ``epoch``, ``train_loss``, ``val_loss``, ``train_acc``,
+    ``val_acc`` (fractions or %) and ``lr``. Two panels; a learning-rate axis is added to the
+    accuracy panel when ``lr`` was logged.
+    """
+    if "epoch" not in log_df:
+        log_df = log_df.assign(epoch=np.arange(1, len(log_df) + 1))
+
+    def series(col):
+        if col not in log_df:
+            return None
+        d = log_df[["epoch", col]].dropna()
+        return d if len(d) else None
+
+    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    for col, name, colour in (("train_loss", "training", "C0"), ("val_loss", "validation", "C1")):
+        d = series(col)
+        if d is not None:
+            ax_l.plot(d["epoch"], d[col], marker="o" if len(d) < 30 else None, ms=3, color=colour, label=name)
+    ax_l.set_xlabel("epoch")
+    ax_l.set_ylabel("loss (ArcFace cross-entropy, nats)")
+    ax_l.set_title("loss")
+    if ax_l.lines:
+        ax_l.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+
+    for col, name, colour in (("train_acc", "training (mixed-up batches)", "C0"),
+                              ("val_acc", "validation", "C2")):
+        d = series(col)
+        if d is not None:
+            acc = d[col].to_numpy(dtype=float)
+            acc = acc * 100 if np.nanmax(acc) <= 1.0 else acc
+            ax_a.plot(d["epoch"], acc, marker="o" if len(d) < 30 else None, ms=3, color=colour, label=name)
+    if ax_a.lines:
+        ax_a.set_ylim(0, 101)
+    else:
+        ax_a.text(0.5, 0.5, "no accuracy logged", transform=ax_a.transAxes, ha="center",
+                  va="center", color="0.4")
+    for ax in (ax_l, ax_a):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_a.set_xlabel("epoch")
+    ax_a.set_ylabel("machine-ID accuracy [%]")
+    ax_a.set_title("machine-ID classification accuracy")
+    d = series("lr")
+    if d is not None:
+        ax_lr = ax_a.twinx()
+        ax_lr.plot(d["epoch"], d["lr"], color="0.5", ls="--", lw=1.2, label="learning rate (right axis)")
+        ax_lr.set_ylabel("learning rate")
+        ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+        handles = ax_a.get_legend_handles_labels()[0] + ax_lr.get_legend_handles_labels()[0]
+        ax_a.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    elif ax_a.lines:
+        ax_a.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_waveform(wave, sample_rate: int = SAMPLE_RATE, title: str | None = None) -> Figure:
+    """A waveform against time in seconds (amplitude relative to full scale). Notebook 01."""
+    w = _np(wave).reshape(-1)
+    t = np.arange(len(w)) / sample_rate
+    fig, ax = plt.subplots(figsize=(9, 2.6), layout="constrained")
+    ax.plot(t, w, lw=0.5, color="C0")
+    ax.set_xlim(0, t[-1] if len(t) else 1)
+    ax.set_xlabel("time [s]")
+    ax.set_ylabel("amplitude [full scale]")
+    ax.set_title(title or f"waveform ({len(w) / sample_rate:.2f} s at {sample_rate / 1000:g} kHz)")
+    return fig

@@ -1,0 +1,145 @@
+"""AUC/pAUC, the official per-ID protocol and the authors' pooled per-type protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from asdlib.dcase import class_index
+from asdlib.metrics import auc_pauc, metrics_wide, official_metrics, pooled_metrics
+
+
+def _clips(machine_type: str, machine_id: str, normal, anomaly) -> pd.DataFrame:
+    scores = list(normal) + list(anomaly)
+    return pd.DataFrame({
+        "machine_type": machine_type, "machine_id": machine_id,
+        "anomaly": [0] * len(normal) + [1] * len(anomaly), "score": scores,
+        "class_index": class_index(machine_type, machine_id, "paper"),
+    })
+
+
+def test_auc_by_counting_pairs():
+    y = [0, 0, 0, 1, 1]
+    s = [0.1, 0.4, 0.3, 0.8, 0.3]
+    # positive 0.8 beats all 3 normals; positive 0.3 beats 0.1, ties 0.3 (half), loses to 0.4
+    auc, _ = auc_pauc(y, s)
+    assert auc == pytest.approx(100 * 4.5 / 6)
+
+
+def test_pauc_is_sklearn_mcclish_standardised():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(200), np.ones(60)].astype(int)
+    s = np.r_[rng.normal(0, 1, 200), rng.normal(1.2, 1, 60)]
+    auc, pauc = auc_pauc(y, s)
+    assert auc == pytest.approx(100 * roc_auc_score(y, s))
+    assert pauc == pytest.approx(100 * roc_auc_score(y, s, max_fpr=0.1))
+    # by hand: raw area under the ROC up to FPR 0.1, then McClish's standardisation
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    stop = int(np.searchsorted(fpr, 0.1, side="right"))
+    tpr_at_p = np.interp(0.1, fpr[stop - 1:stop + 1], tpr[stop - 1:stop + 1])
+    raw = np.trapezoid(np.r_[tpr[:stop], tpr_at_p], np.r_[fpr[:stop], 0.1])
+    lo, hi = 0.1 ** 2 / 2, 0.1
+    assert pauc == pytest.approx(100 * 0.5 * (1 + (raw - lo) / (hi - lo)), abs=1e-6)
+    assert abs(pauc - 100 * raw / 0.1) > 1  # not the plain normalised partial area
+
+
+def test_single_class_group_is_refused_with_its_name():
+    scores = pd.concat([_clips("fan", "00", [0.1, 0.2], []), _clips("fan", "02", [0.1], [0.5])])
+    with pytest.raises(ValueError, match=r"fan id_00.*normal"):
+        official_metrics(scores)
+    with pytest.raises(ValueError, match="only|both"):
+        auc_pauc([1, 1], [0.3, 0.4], group="toy")
+
+
+def _offset_ids() -> pd.DataFrame:
+    """Two fan IDs, each perfectly separable, with very different score offsets."""
+    return pd.concat([
+        _clips("fan", "00", [0.0, 0.5, 1.0], [1.5, 2.0]),
+        _clips("fan", "02", [10.0, 10.5, 11.0], [11.5, 12.0]),
+    ], ignore_index=True)
+
+
+def test_per_id_average_and_pooled_differ():
+    scores = _offset_ids()
+    official = official_metrics(scores)
+    per_id = official["per_id"]
+    assert list(per_id.columns) == ["machine_type", "machine_id", "auc", "pauc", "n_normal", "n_anomaly"]
+    assert per_id["auc"].tolist() == [100.0, 100.0]
+    assert per_id["n_normal"].tolist() == [3, 3] and per_id["n_anomaly"].tolist() == [2, 2]
+    per_type = official["per_type"]
+    assert list(per_type.columns) == ["machine_type", "auc", "pauc", "n_ids"]
+    assert per_type["machine_type"].tolist() == ["fan", "average"]
+    assert per_type.loc[0, "auc"] == 100.0 and per_type.loc[0, "n_ids"] == 2
+    pooled = pooled_metrics(scores)
+    fan = pooled.set_index("machine_type").loc["fan"]
+    # 24 pooled (anomaly, normal) pairs: id_00's two anomalies beat only their own 3 normals
+    # (6 pairs), id_02's two anomalies beat all 6 normals (12 pairs) -> 18 / 24
+    assert fan["auc"] == pytest.approx(100 * 18 / 24)
+    assert fan["n_clips"] == 10 and fan["ids"] == "fan 00, fan 02"
+
+
+def test_official_per_type_is_mean_over_ids_in_machine_type_order():
+    rng = np.random.default_rng(1)
+    parts = []
+    for mt, mid in [("valve", "00"), ("fan", "02"), ("fan", "00"), ("pump", "04")]:
+        parts.append(_clips(mt, mid, rng.normal(0, 1, 20), rng.normal(0.8, 1, 8)))
+    res = official_metrics(pd.concat(parts, ignore_index=True))
+    per_id, per_type = res["per_id"], res["per_type"]
+    assert list(zip(per_id["machine_type"], per_id["machine_id"])) == [
+        ("fan", "00"), ("fan", "02"), ("pump", "04"), ("valve", "00")]
+    assert per_type["machine_type"].tolist() == ["fan", "pump", "valve", "average"]
+    fan_mean = per_id.loc[per_id["machine_type"] == "fan", "auc"].mean()
+    assert per_type.loc[0, "auc"] == pytest.approx(fan_mean)
+    assert per_type.iloc[-1]["auc"] == pytest.approx(per_type.iloc[:-1]["auc"].mean())
+    assert per_type.iloc[-1]["pauc"] == pytest.approx(per_type.iloc[:-1]["pauc"].mean())
+
+
+def _pump_slider() -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    parts = [_clips(mt, mid, rng.normal(0, 1, 10), rng.normal(1, 1, 5))
+             for mt, mid in [("pump", "00"), ("pump", "06"), ("slider", "00"), ("slider", "02")]]
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_pooled_paper_masks_move_pump_06_into_slider():
+    scores = _pump_slider()
+    pooled = pooled_metrics(scores).set_index("machine_type")
+    assert list(pooled.index) == ["pump", "slider", "average", "all_clips"]
+    assert pooled.loc["pump", "ids"] == "pump 00"
+    assert pooled.loc["slider", "ids"] == "slider 00, pump 06, slider 02"
+    assert pooled.loc["pump", "n_clips"] == 15 and pooled.loc["slider", "n_clips"] == 45
+    in_slider = scores[(scores["machine_type"] == "slider") | (scores["machine_id"] == "06")]
+    assert pooled.loc["slider", "auc"] == pytest.approx(
+        100 * roc_auc_score(in_slider["anomaly"], in_slider["score"]))
+    assert pooled.loc["all_clips", "auc"] == pytest.approx(
+        100 * roc_auc_score(scores["anomaly"], scores["score"]))
+    assert pooled.loc["average", "auc"] == pytest.approx(pooled.loc[["pump", "slider"], "auc"].mean())
+    honest = pooled_metrics(scores, label_map="distinct").set_index("machine_type")
+    assert honest.loc["pump", "ids"] == "pump 00, pump 06"
+    assert honest.loc["slider", "ids"] == "slider 00, slider 02"
+
+
+def test_pooled_refuses_class_index_of_another_map():
+    scores = _pump_slider()
+    scores["class_index"] = [class_index(mt, mid, "distinct")
+                             for mt, mid in zip(scores["machine_type"], scores["machine_id"])]
+    with pytest.raises(ValueError, match="paper label map"):
+        pooled_metrics(scores)
+    # without the column the paper index is derived from type and ID
+    assert pooled_metrics(_pump_slider().drop(columns="class_index")).equals(pooled_metrics(_pump_slider()))
+
+
+def test_missing_column_is_named():
+    with pytest.raises(ValueError, match="score"):
+        official_metrics(pd.DataFrame({"machine_type": ["fan"], "machine_id": ["00"], "anomaly": [0]}))
+
+
+def test_metrics_wide_layout():
+    per_type = official_metrics(_pump_slider())["per_type"]
+    wide = metrics_wide({"ours": per_type, "again": per_type})
+    assert list(wide.index) == ["ours", "again"]
+    assert list(wide.columns) == ["pump_auc", "pump_pauc", "slider_auc", "slider_pauc",
+                                  "average_auc", "average_pauc"]
+    assert wide.loc["ours", "pump_auc"] == per_type.loc[0, "auc"]
