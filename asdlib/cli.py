@@ -43,7 +43,7 @@ def _default_run_dir(config_path: Path, name: str) -> Path:
     return results_dir(profile) / "runs" / name
 
 
-def cmd_train(args) -> int:
+def _cmd_train(args) -> int:
     from .config import load_config
     from .train import train
 
@@ -55,7 +55,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_train_many(args) -> int:
+def _cmd_train_many(args) -> int:
     """Run configurations as a queue, one subprocess per GPU (or one at a time on CPU)."""
     gpus = [g for g in (args.gpus or "").split(",") if g != ""]
     slots = gpus or [None]
@@ -90,7 +90,7 @@ def cmd_train_many(args) -> int:
     return 0
 
 
-def cmd_evaluate(args) -> int:
+def _cmd_evaluate(args) -> int:
     from .evaluate import evaluate_run
 
     summary = evaluate_run(args.run, args.data_root, out_dir=args.out, batch_size=args.batch_size)
@@ -98,7 +98,7 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_score(args) -> int:
+def _cmd_score(args) -> int:
     from .evaluate import score_checkpoint
 
     tables = score_checkpoint(args.checkpoint, args.data_root, args.out, label_map=args.label_map,
@@ -111,7 +111,7 @@ def cmd_score(args) -> int:
     return 0
 
 
-def cmd_synth(args) -> int:
+def _cmd_synth(args) -> int:
     from .paths import synthetic_dir
     from .synthetic import generate_synthetic_dataset
 
@@ -122,7 +122,7 @@ def cmd_synth(args) -> int:
     return 0
 
 
-def cmd_download(args) -> int:
+def _cmd_download(args) -> int:
     from .dcase import paper_archives
     from .download import download_dcase, verify_counts
     from .paths import dcase_dir
@@ -152,21 +152,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a setting, e.g. --set train.epochs=2 (repeatable)")
     t.add_argument("--no-resume", action="store_true", help="start over even if last.pt exists")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=_cmd_train)
 
     m = sub.add_parser("train-many", help="train several configurations, one per GPU at a time")
     m.add_argument("configs", nargs="+", help="configuration files")
     m.add_argument("--gpus", default="", help="comma-separated GPU ids, e.g. 0,1,2,3 (empty: CPU, one at a time)")
     m.add_argument("--out-root", help="parent folder of the run folders")
     m.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
-    m.set_defaults(func=cmd_train_many)
+    m.set_defaults(func=_cmd_train_many)
 
     e = sub.add_parser("evaluate", help="score all checkpoints of a run; three selection protocols")
     e.add_argument("--run", required=True, help="run folder (holds checkpoints/)")
     e.add_argument("--data-root", help="DCASE-layout folder with test clips (default: the run's data root)")
     e.add_argument("--out", help="output folder (default <run>/evaluation)")
     e.add_argument("--batch-size", type=int, default=32)
-    e.set_defaults(func=cmd_evaluate)
+    e.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser("score", help="score test clips with a checkpoint (ours or the authors' .ckpt)")
     s.add_argument("--checkpoint", required=True, help="our .pt checkpoint or the authors' Lightning .ckpt")
@@ -176,19 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="class map (default: the checkpoint's own)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--no-store", action="store_true", help="decode WAVs directly instead of a clip store")
-    s.set_defaults(func=cmd_score)
+    s.set_defaults(func=_cmd_score)
 
     y = sub.add_parser("synth", help="generate the synthetic smoke dataset")
     y.add_argument("--out", help="folder (default data/synthetic)")
     y.add_argument("--clip-seconds", type=float, default=1.0)
     y.add_argument("--seed", type=int, default=0)
     y.add_argument("--overwrite", action="store_true")
-    y.set_defaults(func=cmd_synth)
+    y.set_defaults(func=_cmd_synth)
 
     d = sub.add_parser("download", help="download + verify the 12 DCASE archives the paper needs")
     d.add_argument("--out", help="extraction folder (default data/dcase2020)")
     d.add_argument("--base-url", help="mirror serving the archives by file name (default Zenodo)")
-    d.set_defaults(func=cmd_download)
+    d.set_defaults(func=_cmd_download)
     return p
 
 
