@@ -30,7 +30,7 @@ PROTOCOL_NOTES = {
 }
 
 
-def test_table(root: str | Path, label_map: str = "paper", machine_types=None) -> pd.DataFrame:
+def evaluation_clips(root: str | Path, label_map: str = "paper", machine_types=None) -> pd.DataFrame:
     """The test clips under a DCASE-layout folder with class indices under ``label_map``. Notebook 04."""
     from .dataset import add_class_index, scan_dataset
 
@@ -150,7 +150,7 @@ def score_checkpoint(checkpoint: str | Path, data_root: str | Path, out_dir: str
 
     net = load_any_checkpoint(checkpoint)
     label_map = label_map or getattr(net, "label_map", "paper")
-    clips = test_table(data_root, label_map)
+    clips = evaluation_clips(data_root, label_map)
     store = (build_store(clips, net.config.num_samples, name=f"test-{Path(data_root).name}",
                          progress=progress) if use_store else None)
     if store is not None:
@@ -181,7 +181,7 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path | None = None, *,
     config = run_config_from_dict(read_checkpoint(ckpts[-1])["config"])
     root = Path(data_root) if data_root else config.data.root_path()
     label_map = config.data.label_map
-    clips = test_table(root, label_map, config.data.machine_types)
+    clips = evaluation_clips(root, label_map, config.data.machine_types)
     store = build_store(clips, config.model.num_samples, name=f"test-{root.name}",
                         progress=progress)
     clips = store.table
