@@ -16,6 +16,20 @@ from torch import Tensor, nn
 
 
 class _Separable(nn.Module):
+    conv: type[nn.Module]
+    norm: type[nn.Module]
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int | str = 0, bias: bool = True, pw_activation: bool = True):
+        super().__init__()
+        self.dwconv = self.conv(in_channels, in_channels, kernel_size, stride=stride,
+                                padding=padding, groups=in_channels, bias=bias)
+        self.dwconv_normalization = self.norm(in_channels)
+        self.dwconv_activation = nn.ReLU()
+        self.pwconv = self.conv(in_channels, out_channels, 1, bias=bias)
+        self.pwconv_normalization = self.norm(out_channels)
+        self.pwconv_activation = nn.ReLU() if pw_activation else nn.Identity()
+
     def forward(self, x: Tensor) -> Tensor:
         x = self.dwconv_activation(self.dwconv_normalization(self.dwconv(x)))
         return self.pwconv_activation(self.pwconv_normalization(self.pwconv(x)))
@@ -24,28 +38,10 @@ class _Separable(nn.Module):
 class SeparableConv1d(_Separable):
     """Depthwise-then-pointwise 1-D convolution, each followed by BatchNorm and ReLU. Notebook 02."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int | str = 0, bias: bool = True, pw_activation: bool = True):
-        super().__init__()
-        self.dwconv = nn.Conv1d(in_channels, in_channels, kernel_size, stride=stride,
-                                padding=padding, groups=in_channels, bias=bias)
-        self.dwconv_normalization = nn.BatchNorm1d(in_channels)
-        self.dwconv_activation = nn.ReLU()
-        self.pwconv = nn.Conv1d(in_channels, out_channels, 1, bias=bias)
-        self.pwconv_normalization = nn.BatchNorm1d(out_channels)
-        self.pwconv_activation = nn.ReLU() if pw_activation else nn.Identity()
+    conv, norm = nn.Conv1d, nn.BatchNorm1d
 
 
 class SeparableConv2d(_Separable):
     """Depthwise-then-pointwise 2-D convolution, each followed by BatchNorm and ReLU. Notebook 06."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int | str = 0, bias: bool = True, pw_activation: bool = True):
-        super().__init__()
-        self.dwconv = nn.Conv2d(in_channels, in_channels, kernel_size, stride=stride,
-                                padding=padding, groups=in_channels, bias=bias)
-        self.dwconv_normalization = nn.BatchNorm2d(in_channels)
-        self.dwconv_activation = nn.ReLU()
-        self.pwconv = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
-        self.pwconv_normalization = nn.BatchNorm2d(out_channels)
-        self.pwconv_activation = nn.ReLU() if pw_activation else nn.Identity()
+    conv, norm = nn.Conv2d, nn.BatchNorm2d
