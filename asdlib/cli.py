@@ -47,7 +47,10 @@ def _cmd_train(args) -> int:
     from .config import load_config
     from .train import train
 
-    config = load_config(args.config).with_overrides(_parse_set(args.set))
+    try:
+        config = load_config(args.config).with_overrides(_parse_set(args.set))
+    except (FileNotFoundError, ValueError) as e:  # a one-line message naming file and setting
+        raise SystemExit(f"python -m asdlib train: error: {e}") from None
     out = Path(args.out) if args.out else _default_run_dir(Path(args.config), config.name)
     train(config, out, resume=not args.no_resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:

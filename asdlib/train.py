@@ -271,7 +271,6 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
     ckpt_dir = out_dir / "checkpoints"
     if main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
 
     if data is None:
         data = prepare_data(config, progress=progress and main, store_root=store_root)
@@ -299,6 +298,8 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
             print(f"resuming {config.name} from {last} at epoch {start_epoch}")
     elif main and log_path.exists():
         log_path.unlink()
+    if main:  # only now: a refused resume must leave the run's config.json as it was
+        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
 
     step_module = _LogitsModule(net)
     if distributed:
@@ -315,6 +316,8 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
         rng, gen = epoch_generators(s.seed, epoch)
         order = data.train_idx[rng.permutation(len(data.train_idx))]
         order = order[: len(order) - len(order) % world][rank::world]  # equal shards
+        if len(order) > 1 and len(order) % per_rank_batch == 1:
+            order = order[:-1]  # BatchNorm cannot train on a last batch of one clip
         loader = _loader(data, order, per_rank_batch, s.num_workers, device)
         net.train()
         t_epoch = time.perf_counter()

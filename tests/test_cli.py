@@ -1,0 +1,245 @@
+"""Tests of the command line (``python -m asdlib ...``) and of the run configurations it reads
+(asdlib.config, configs/paper and configs/smoke)."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+
+import pandas as pd
+import pytest
+
+from asdlib.config import (RUNTIME_KEYS, RunConfig, load_config, profile_configs,
+                           run_config_from_dict)
+from asdlib.paths import CONFIGS_DIR
+
+import engine_helpers as H
+
+SUBCOMMANDS = ("train", "train-many", "evaluate", "score", "synth", "download")
+PAPER = sorted(p.name for p in (CONFIGS_DIR / "paper").glob("*.toml"))
+SMOKE = sorted(p.name for p in (CONFIGS_DIR / "smoke").glob("*.toml"))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    return H.shared_dataset(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory):
+    return H.shared_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    return H.session_base(tmp_path_factory) / "data"
+
+
+@pytest.fixture(autouse=True)
+def _tmp_data(monkeypatch, data_dir):
+    monkeypatch.setenv("ASD_DATA_DIR", str(data_dir))
+
+
+def asdlib(*args, data_dir, timeout=300, cwd=None):
+    return subprocess.run([H.PYTHON, "-m", "asdlib", *map(str, args)], env=H.subprocess_env(data_dir),
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+# --------------------------------------------------------------------------- help
+
+def test_top_level_help(data_dir):
+    proc = asdlib("--help", data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr
+    for sub in SUBCOMMANDS:
+        assert sub in proc.stdout
+
+
+@pytest.mark.parametrize("sub", SUBCOMMANDS)
+def test_subcommand_help(sub, data_dir):
+    proc = asdlib(sub, "--help", data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: python -m asdlib " + sub)
+
+
+def test_no_command_is_a_usage_error(data_dir):
+    proc = asdlib(data_dir=data_dir)
+    assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+# --------------------------------------------------------------------------- errors
+
+def _one_line_error(proc):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr.strip()
+
+
+def test_train_bad_config_path(tmp_path, data_dir):
+    missing = tmp_path / "no_such_config.toml"
+    err = _one_line_error(asdlib("train", "--config", missing, "--out", tmp_path / "r",
+                                 data_dir=data_dir))
+    assert str(missing) in err and "not found" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("body, named", [
+    ("[train]\nepochz = 3\n", "epochz"),
+    ("[model]\nfeatures = \"bogus\"\n", "features"),
+    ("[model]\nhidden = 3\n", "hidden"),
+    ("[optimiser]\nlr = 1\n", "optimiser"),
+    ("[train\n", "not valid TOML"),
+])
+def test_train_bad_config_file_names_file_and_setting(tmp_path, data_dir, body, named):
+    cfg = tmp_path / "broken.toml"
+    cfg.write_text(body)
+    err = _one_line_error(asdlib("train", "--config", cfg, "--out", tmp_path / "r",
+                                 data_dir=data_dir))
+    assert str(cfg) in err and named in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_unknown_set_key(tmp_path, tiny_data, data_dir):
+    cfg = H.write_toml(tmp_path / "tiny.toml", tiny_data)
+    err = _one_line_error(asdlib("train", "--config", cfg, "--set", "train.epochz=2",
+                                 "--out", tmp_path / "r", data_dir=data_dir))
+    assert "train.epochz" in err
+
+
+def test_set_without_equals(tmp_path, tiny_data, data_dir):
+    cfg = H.write_toml(tmp_path / "tiny.toml", tiny_data)
+    proc = asdlib("train", "--config", cfg, "--set", "train.epochs", data_dir=data_dir)
+    assert proc.returncode != 0 and "key=value" in proc.stderr
+
+
+# --------------------------------------------------------------------------- commands that work
+
+def test_score_writes_dcase_files(reference_run, tiny_data, tmp_path, data_dir):
+    out = tmp_path / "scored"
+    proc = asdlib("score", "--checkpoint", reference_run / "checkpoints" / "last.pt",
+                  "--data-root", tiny_data, "--out", out, "--batch-size", 8, data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "DCASE score files" in proc.stdout and "pooled" in proc.stdout
+    files = sorted(p.name for p in (out / "scores").iterdir())
+    assert files == ["anomaly_score_fan_id_00.csv", "anomaly_score_pump_id_00.csv"]
+    for f in files:
+        lines = (out / "scores" / f).read_text().splitlines()
+        assert len(lines) == H.N_TEST_NORMAL + H.N_TEST_ANOMALY
+        assert all(ln.endswith(tuple("0123456789")) and ln.count(",") == 1 for ln in lines)
+    for table in ("metrics_per_id.csv", "metrics_per_type.csv", "metrics_pooled.csv"):
+        assert (out / table).is_file()
+
+
+def test_score_missing_checkpoint(tiny_data, tmp_path, data_dir):
+    proc = asdlib("score", "--checkpoint", tmp_path / "nope.pt", "--data-root", tiny_data,
+                  "--out", tmp_path / "o", data_dir=data_dir)
+    assert proc.returncode != 0 and "nope.pt" in proc.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_command(reference_run, tmp_path, data_dir):
+    out = tmp_path / "evaluation"
+    proc = asdlib("evaluate", "--run", reference_run, "--out", out, "--batch-size", 8,
+                  data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    selection = pd.read_csv(out / "selection.csv")
+    assert selection["protocol"].tolist() == ["paper", "validation", "last"]
+    for protocol in ("paper", "validation", "last"):
+        assert protocol in proc.stdout
+        assert (out / protocol / "scores" / "anomaly_score_fan_id_00.csv").is_file()
+
+
+def test_synth_command(tmp_path, data_dir):
+    out = tmp_path / "synth"
+    proc = asdlib("synth", "--out", out, "--clip-seconds", 0.2, data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"clips in {out}" in proc.stdout
+    assert len(list(out.glob("*/*/*.wav"))) == int(proc.stdout.split()[0])
+
+
+# --------------------------------------------------------------------------- configurations
+
+@pytest.mark.parametrize("profile, name", [("paper", n) for n in PAPER] + [("smoke", n) for n in SMOKE])
+def test_every_config_file_loads(profile, name):
+    cfg = load_config(CONFIGS_DIR / profile / name)
+    assert isinstance(cfg, RunConfig) and cfg.name == name.removesuffix(".toml")
+    assert run_config_from_dict(cfg.to_dict()) == cfg  # round trip through the saved form
+
+
+def test_profiles_have_the_same_runs():
+    assert PAPER == SMOKE and len(PAPER) >= 8
+    assert set(profile_configs("paper")) == {n.removesuffix(".toml") for n in PAPER}
+    with pytest.raises(FileNotFoundError, match="no configurations"):
+        profile_configs("no_such_profile")
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_paper_configs_have_the_papers_values(name):
+    cfg = load_config(CONFIGS_DIR / "paper" / name)
+    t, m, d = cfg.train, cfg.model, cfg.data
+    assert (t.epochs, t.batch_size, t.lr) == (300, 64, 1e-4)
+    assert t.eta_min_ratio == 0.1 and t.lr * t.eta_min_ratio == pytest.approx(1e-5)
+    assert t.mixup_alpha == 0.2 and t.checkpoint_every == 20
+    assert t.weight_decay == 0.01  # AdamW's default; train() uses torch.optim.AdamW
+    assert (m.arcface_s, m.arcface_m) == (40.0, 0.7)
+    assert m.clip_seconds == 10.0 and m.num_samples == 160_000 and m.num_classes == 41
+    assert d.root == "dcase2020" and d.val_fraction == 0.05 and d.max_train_clips is None
+    assert d.label_map == ("distinct" if name == "distinct_labels.toml" else "paper")
+
+
+def test_paper_configs_differ_where_the_paper_says():
+    cfgs = {n.removesuffix(".toml"): load_config(CONFIGS_DIR / "paper" / n).model for n in PAPER}
+    base = cfgs["proposed"]
+    assert (base.features, base.embedding_dim, base.separable, base.attention,
+            base.attention_activation) == ("mel+wave", 128, True, True, "faithful")
+    want = {"h64": {"embedding_dim": 64}, "h256": {"embedding_dim": 256},
+            "mel_only": {"features": "mel"}, "wave_only": {"features": "wave"},
+            "no_attention": {"attention": False}, "no_separable": {"separable": False},
+            "no_separable_no_attention": {"separable": False, "attention": False},
+            "fixed_attention": {"attention_activation": "fixed"}, "distinct_labels": {}}
+    for name, changes in want.items():
+        if name in cfgs:
+            assert cfgs[name] == dataclasses.replace(base, **changes), name
+
+
+@pytest.mark.parametrize("name", SMOKE)
+def test_smoke_configs_are_their_paper_runs_scaled_down(name):
+    smoke = load_config(CONFIGS_DIR / "smoke" / name)
+    paper = load_config(CONFIGS_DIR / "paper" / name)
+    assert smoke.model == dataclasses.replace(paper.model, clip_seconds=smoke.model.clip_seconds)
+    assert smoke.data.label_map == paper.data.label_map
+    assert smoke.train.epochs < paper.train.epochs
+
+
+def test_with_overrides():
+    cfg = RunConfig()
+    new = cfg.with_overrides({"train.epochs": 2, "model.embedding_dim": 64, "name": "x",
+                              "data.machine_types": ["fan"]})
+    assert (new.train.epochs, new.model.embedding_dim, new.name) == (2, 64, "x")
+    assert new.data.machine_types == ("fan",)
+    assert cfg.train.epochs == 300 and cfg.model.embedding_dim == 128  # the original is unchanged
+    for bad in ("train.epochz", "optim.lr", "epochs", "model.nope"):
+        with pytest.raises(ValueError, match="unknown setting"):
+            cfg.with_overrides({bad: 1})
+    with pytest.raises(ValueError, match="features"):
+        cfg.with_overrides({"model.features": "bogus"})
+
+
+def test_identity_leaves_out_runtime_settings():
+    a = RunConfig().with_overrides({"train.num_workers": 0, "train.device": "cpu"})
+    b = RunConfig().with_overrides({"train.num_workers": 8, "train.device": "auto"})
+    assert a.identity() == b.identity() and a.to_dict() != b.to_dict()
+    assert RUNTIME_KEYS == {"num_workers", "device"}
+    assert RunConfig().identity() != RunConfig().with_overrides({"train.seed": 1}).identity()
+
+
+def test_load_config_errors_name_file_and_setting(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.toml"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[data]\nlabelmap = 'paper'\n")
+    with pytest.raises(ValueError, match=r"bad\.toml.*labelmap"):
+        load_config(bad)
+    named = tmp_path / "my_run.toml"
+    named.write_text("[train]\nepochs = 2\n")
+    cfg = load_config(named)
+    assert cfg.name == "my_run" and cfg.train.epochs == 2 and cfg.train.batch_size == 64

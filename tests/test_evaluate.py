@@ -1,0 +1,184 @@
+"""Tests of asdlib.evaluate: scoring, DCASE score files, metric tables, the three selection protocols,
+and scoring with our checkpoint or the authors' (Lightning) checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from asdlib.authors_checkpoint import to_authors_state_dict
+from asdlib.evaluate import (PROTOCOLS, evaluate_run, load_any_checkpoint, score_checkpoint,
+                             score_clips, evaluation_clips, write_dcase_scores)
+from asdlib.model import build_model
+from asdlib.train import load_model
+
+import engine_helpers as H
+
+N_TEST = H.N_TEST_NORMAL + H.N_TEST_ANOMALY  # test clips per machine ID
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    return H.shared_dataset(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory):
+    return H.shared_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def evaluation(tmp_path_factory):
+    return H.shared_evaluation(tmp_path_factory)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_tmp_data(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("ASD_DATA_DIR", str(H.session_base(tmp_path_factory) / "data"))
+    with H.one_thread():
+        yield
+
+
+def _read_score_file(path):
+    lines = path.read_text().splitlines()
+    rows = [ln.split(",") for ln in lines]
+    assert all(len(r) == 2 for r in rows), f"{path}: expected file_name,score lines"
+    return {name: float(score) for name, score in rows}
+
+
+def test_selection_has_three_protocols(evaluation):
+    summary, out = evaluation
+    assert summary["protocol"].tolist() == list(PROTOCOLS) == ["paper", "validation", "last"]
+    on_disk = pd.read_csv(out / "selection.csv")
+    assert on_disk["protocol"].tolist() == list(PROTOCOLS)
+    assert on_disk["epoch"].tolist() == summary["epoch"].tolist()
+    for col in ("selected_on", "official_auc", "official_pauc", "pooled_auc", "pooled_pauc"):
+        assert col in on_disk.columns, col
+    assert "test" in on_disk.set_index("protocol").loc["paper", "selected_on"]
+
+
+def test_paper_picks_best_test_auc_and_last_picks_last_epoch(evaluation):
+    summary, out = evaluation
+    per_ckpt = pd.read_csv(out / "checkpoints.csv")
+    assert per_ckpt["epoch"].tolist() == [1, 2, 3]
+    assert per_ckpt["checkpoint"].tolist() == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt"]
+    chosen = summary.set_index("protocol")["epoch"]
+    best = per_ckpt["pooled_auc"].max()
+    assert per_ckpt.set_index("epoch").loc[chosen["paper"], "pooled_auc"] == best
+    assert chosen["last"] == 3
+    assert chosen["validation"] == per_ckpt.loc[per_ckpt["val_loss"].idxmin(), "epoch"]
+    # what each protocol reports is the scoring of the checkpoint it chose
+    for protocol, row in summary.set_index("protocol").iterrows():
+        ckpt_row = per_ckpt.set_index("epoch").loc[row["epoch"]]
+        assert row["pooled_auc"] == pytest.approx(ckpt_row["pooled_auc"])
+        assert row["official_auc"] == pytest.approx(ckpt_row["official_auc"])
+
+
+def test_dcase_score_files_one_line_per_clip_no_header(evaluation, tiny_data):
+    _, out = evaluation
+    tests = evaluation_clips(tiny_data)
+    for protocol in PROTOCOLS:
+        files = sorted(p.name for p in (out / protocol / "scores").iterdir())
+        assert files == ["anomaly_score_fan_id_00.csv", "anomaly_score_pump_id_00.csv"]
+        for mt in ("fan", "pump"):
+            scores = _read_score_file(out / protocol / "scores" / f"anomaly_score_{mt}_id_00.csv")
+            want = set(tests.loc[tests["machine_type"] == mt, "file_name"])
+            assert set(scores) == want and len(scores) == N_TEST
+            assert all(np.isfinite(v) for v in scores.values())
+            assert "file_name" not in scores  # no header line
+
+
+def test_metric_csvs(evaluation):
+    _, out = evaluation
+    for protocol in PROTOCOLS:
+        folder = out / protocol
+        per_id = pd.read_csv(folder / "metrics_per_id.csv", dtype={"machine_id": str})
+        assert sorted(zip(per_id["machine_type"], per_id["machine_id"])) == [("fan", "00"),
+                                                                            ("pump", "00")]
+        assert ((per_id["auc"] >= 0) & (per_id["auc"] <= 100)).all()
+        per_type = pd.read_csv(folder / "metrics_per_type.csv")
+        assert "average" in set(per_type["machine_type"])
+        pooled = pd.read_csv(folder / "metrics_pooled.csv")
+        assert {"average", "all_clips"} <= set(pooled["machine_type"])
+        clips = pd.read_csv(folder / "clip_scores.csv")
+        assert len(clips) == 2 * N_TEST and np.isfinite(clips["score"]).all()
+
+
+def test_scores_from_store_equal_scores_from_wavs(evaluation, reference_run, tiny_data):
+    """The DCASE files of the ``last`` protocol are reproduced by decoding the WAVs directly."""
+    _, out = evaluation
+    net = load_model(reference_run / "checkpoints" / "epoch_0003.pt")
+    fresh = score_clips(net, evaluation_clips(tiny_data), batch_size=5, device="cpu",
+                        progress=False)
+    for mt, group in fresh.groupby("machine_type"):
+        written = _read_score_file(out / "last" / "scores" / f"anomaly_score_{mt}_id_00.csv")
+        for name, score in zip(group["file_name"], group["score"]):
+            assert written[name] == pytest.approx(score, rel=1e-5, abs=1e-5)
+
+
+def test_score_clips_needs_matching_store(reference_run, tiny_data, tmp_path):
+    from asdlib.store import build_store
+
+    net = load_model(reference_run / "checkpoints" / "last.pt")
+    clips = evaluation_clips(tiny_data)
+    store = build_store(clips.iloc[:3], net.config.num_samples, root=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="differ in length"):
+        score_clips(net, clips, store=store, progress=False)
+
+
+def test_write_dcase_scores_format(tmp_path):
+    scores = pd.DataFrame({
+        "machine_type": ["valve", "valve", "fan"], "machine_id": ["02", "02", "04"],
+        "file_name": ["normal_id_02_00000000.wav", "anomaly_id_02_00000001.wav",
+                      "normal_id_04_00000007.wav"],
+        "score": [0.5, 12.25, -1.0],
+    })
+    written = write_dcase_scores(scores, tmp_path)
+    assert sorted(p.name for p in written) == ["anomaly_score_fan_id_04.csv",
+                                               "anomaly_score_valve_id_02.csv"]
+    assert (tmp_path / "anomaly_score_valve_id_02.csv").read_text() == (
+        "normal_id_02_00000000.wav,0.5\nanomaly_id_02_00000001.wav,12.25\n")
+    assert (tmp_path / "anomaly_score_fan_id_04.csv").read_text() == "normal_id_04_00000007.wav,-1.0\n"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_score_checkpoint_ours_with_and_without_store(reference_run, tiny_data, tmp_path):
+    ckpt = reference_run / "checkpoints" / "epoch_0002.pt"
+    a = score_checkpoint(ckpt, tiny_data, tmp_path / "a", device="cpu", progress=False)
+    b = score_checkpoint(ckpt, tiny_data, tmp_path / "b", device="cpu", use_store=False,
+                         progress=False)
+    for key in ("per_id", "per_type", "pooled"):
+        pd.testing.assert_frame_equal(a[key], b[key], rtol=1e-5)
+    for name in ("anomaly_score_fan_id_00.csv", "anomaly_score_pump_id_00.csv"):
+        sa = _read_score_file(tmp_path / "a" / "scores" / name)
+        sb = _read_score_file(tmp_path / "b" / "scores" / name)
+        assert sa.keys() == sb.keys() and len(sa) == N_TEST
+        assert all(sa[k] == pytest.approx(sb[k], rel=1e-5, abs=1e-5) for k in sa)
+    assert (tmp_path / "a" / "metrics_per_id.csv").is_file()
+
+
+@pytest.mark.slow
+def test_score_checkpoint_authors_lightning_file(tiny_data, tmp_path):
+    """The authors' checkpoint format is scored too (10-s model: the 0.5-s clips are zero-padded)."""
+    torch.manual_seed(0)
+    net = build_model()
+    path = tmp_path / "authors.ckpt"
+    torch.save({"epoch": 1, "global_step": 10, "state_dict": to_authors_state_dict(net)}, path)
+    loaded = load_any_checkpoint(path)
+    assert loaded.label_map == "paper"
+    tables = score_checkpoint(path, tiny_data, tmp_path / "out", device="cpu", progress=False)
+    assert set(tables) >= {"per_id", "per_type", "pooled"}
+    net.eval()
+    want = score_clips(net, evaluation_clips(tiny_data), device="cpu", progress=False)
+    for mt, group in want.groupby("machine_type"):  # file names repeat across machine types
+        got = _read_score_file(tmp_path / "out" / "scores" / f"anomaly_score_{mt}_id_00.csv")
+        assert set(got) == set(group["file_name"])
+        for name, score in zip(group["file_name"], group["score"]):
+            assert got[name] == pytest.approx(score, rel=1e-4, abs=1e-4)
+
+
+def test_evaluate_run_without_checkpoints(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoints"):
+        evaluate_run(tmp_path, progress=False)

@@ -1,0 +1,207 @@
+"""Tests of asdlib.train: logs and checkpoints, determinism, resume after kill -9, refusing a
+checkpoint of another configuration, DDP on CPU (gloo) under torchrun."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from asdlib.train import (ConfigMismatchError, epoch_generators, list_checkpoints, load_model,
+                          read_checkpoint, read_log, split_validation, train)
+
+import engine_helpers as H
+
+TORCHRUN = Path(H.PYTHON).with_name("torchrun")
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    return H.shared_dataset(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory):
+    return H.shared_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """The session's data folder (its cache holds the tiny training store)."""
+    return H.session_base(tmp_path_factory) / "data"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_tmp_data(monkeypatch, data_dir):
+    monkeypatch.setenv("ASD_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("ASDLIB_KILL_AFTER_STEPS", raising=False)
+    with H.one_thread():
+        yield
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+# --------------------------------------------------------------------------- helpers of train.py
+
+def test_epoch_generators_are_seeded_by_seed_and_epoch():
+    a_np, a_t = epoch_generators(0, 3)
+    b_np, b_t = epoch_generators(0, 3)
+    assert np.array_equal(a_np.permutation(50), b_np.permutation(50))
+    assert torch.equal(torch.randperm(50, generator=a_t), torch.randperm(50, generator=b_t))
+    c_np, _ = epoch_generators(0, 4)
+    d_np, _ = epoch_generators(1, 3)
+    p = epoch_generators(0, 3)[0].permutation(50)
+    assert not np.array_equal(p, c_np.permutation(50))
+    assert not np.array_equal(p, d_np.permutation(50))
+
+
+def test_split_validation_is_seeded_and_disjoint():
+    tr, va = split_validation(100, 0.05, 0)
+    assert len(va) == 5 and len(tr) == 95
+    assert not set(tr) & set(va) and set(tr) | set(va) == set(range(100))
+    tr2, va2 = split_validation(100, 0.05, 0)
+    assert np.array_equal(va, va2)
+    assert not np.array_equal(va, split_validation(100, 0.05, 1)[1])
+    assert len(split_validation(10, 0.05, 0)[1]) == 1  # at least one clip when asked for some
+
+
+# --------------------------------------------------------------------------- one run
+
+def test_run_writes_log_and_checkpoints(reference_run):
+    log = read_log(reference_run)
+    assert log["epoch"].tolist() == [1, 2, 3]
+    assert np.isfinite(log[["train_loss", "val_loss", "train_acc", "val_acc"]].to_numpy()).all()
+    assert (log["steps"] == H.STEPS_PER_EPOCH).all() and (log["clips"] == 23).all()
+    assert ((log["data_wait_fraction"] >= 0) & (log["data_wait_fraction"] <= 1)).all()
+    # lr: cosine annealing from 1e-3 towards eta_min = 0.1 * lr, stepped once per epoch
+    lr0, T = 1e-3, 3
+    want = [1e-4 + (lr0 - 1e-4) * (1 + math.cos(math.pi * e / T)) / 2 for e in range(3)]
+    np.testing.assert_allclose(log["lr"], want, rtol=1e-9)
+    names = [p.name for p in list_checkpoints(reference_run)]
+    assert names == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt"]
+    last = read_checkpoint(reference_run / "checkpoints" / "last.pt")
+    assert last["epoch"] == 3 and last["config"]["name"] == "tiny"
+    group = last["optimizer"]["param_groups"][0]
+    assert group.get("decoupled_weight_decay", True) and group["weight_decay"] == 0.01  # AdamW
+    assert last["scheduler"]["T_max"] == 3 and last["scheduler"]["eta_min"] == pytest.approx(1e-4)
+    assert json.loads((reference_run / "config.json").read_text()) == last["config"]
+    net = load_model(reference_run / "checkpoints" / "epoch_0002.pt")
+    assert net.checkpoint_epoch == 2 and not net.training and net.label_map == "paper"
+
+
+def test_same_seed_same_losses_and_weights(tiny_data, reference_run, tmp_path):
+    """Determinism on CPU: a second run with the same seed repeats the first exactly."""
+    out = train(H.tiny_config(tiny_data), tmp_path / "again", resume=False, progress=False)
+    a, b = read_log(reference_run), read_log(out)
+    for col in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "clips"):
+        assert a[col].tolist() == b[col].tolist(), col
+    wa = read_checkpoint(reference_run / "checkpoints" / "last.pt")["model"]
+    wb = read_checkpoint(out / "checkpoints" / "last.pt")["model"]
+    assert H.state_dicts_equal(wa, wb) == []
+
+
+def test_other_seed_gives_other_run(tiny_data, reference_run, tmp_path):
+    out = train(H.tiny_config(tiny_data, epochs=1, seed=1), tmp_path / "seed1", resume=False,
+                progress=False)
+    assert read_log(out)["train_loss"][0] != read_log(reference_run)["train_loss"][0]
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_matches_uninterrupted_run(tiny_data, reference_run, data_dir,
+                                                       tmp_path):
+    toml = H.write_toml(tmp_path / "tiny.toml", tiny_data)
+    out = tmp_path / "run"
+    cmd = [H.PYTHON, "-m", "asdlib", "train", "--config", str(toml), "--out", str(out)]
+    kill_at = H.STEPS_PER_EPOCH + 1  # the first step of epoch 2
+    killed = subprocess.run(cmd, env=H.subprocess_env(data_dir, ASDLIB_KILL_AFTER_STEPS=str(kill_at)),
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert read_checkpoint(out / "checkpoints" / "last.pt")["epoch"] == 1
+    assert read_log(out)["epoch"].tolist() == [1]
+
+    resumed = subprocess.run(cmd, env=H.subprocess_env(data_dir), capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming" in resumed.stdout and "at epoch 2" in resumed.stdout
+    log = read_log(out)
+    assert log["epoch"].tolist() == [1, 2, 3]
+    ref_log = read_log(reference_run)
+    assert log["train_loss"].tolist() == ref_log["train_loss"].tolist()
+    assert log["val_loss"].tolist() == ref_log["val_loss"].tolist()
+    mine = read_checkpoint(out / "checkpoints" / "last.pt")["model"]
+    ref = read_checkpoint(reference_run / "checkpoints" / "last.pt")["model"]
+    assert H.state_dicts_equal(mine, ref) == []
+
+
+@pytest.mark.parametrize("key, value, named", [
+    ("model.embedding_dim", 64, "model.embedding_dim"),
+    ("train.lr", 5e-4, "train.lr"),
+])
+def test_checkpoint_of_other_config_is_refused(tiny_data, reference_run, tmp_path, key, value,
+                                               named):
+    run = tmp_path / "run"
+    shutil.copytree(reference_run, run)
+    before = _snapshot(run)
+    other = H.tiny_config(tiny_data).with_overrides({key: value})
+    with pytest.raises(ConfigMismatchError) as err:
+        train(other, run, resume=True, progress=False)
+    assert named in str(err.value) and "last.pt" in str(err.value)
+    # nothing deleted or rewritten: checkpoints, log and the run's config.json are untouched
+    assert _snapshot(run) == before
+
+
+def test_runtime_settings_may_differ_on_resume(tiny_data, reference_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(reference_run, run)
+    before = read_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    train(H.tiny_config(tiny_data, num_workers=1), run, resume=True, progress=False)  # done already
+    after = read_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    assert H.state_dicts_equal(before, after) == []
+    assert read_log(run)["epoch"].tolist() == [1, 2, 3]
+
+
+def test_trailing_batch_of_one_clip_does_not_crash(tiny_data, tmp_path):
+    """23 training clips in batches of 11 leave a last batch of 1, which BatchNorm cannot train on."""
+    out = train(H.tiny_config(tiny_data, epochs=1, batch_size=11), tmp_path / "b11",
+                resume=False, progress=False)
+    log = read_log(out)
+    assert np.isfinite(log["train_loss"]).all() and log["clips"][0] == 22
+
+
+def test_read_log_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train_log.jsonl"):
+        read_log(tmp_path)
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu(tiny_data, data_dir, tmp_path):
+    """torchrun with 2 processes, gloo backend on the CPU: one epoch, checkpoint and a finite loss."""
+    assert TORCHRUN.is_file(), f"{TORCHRUN} missing"
+    toml = H.write_toml(tmp_path / "tiny.toml", tiny_data, epochs=1)
+    out = tmp_path / "ddp"
+    cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "asdlib", "train",
+           "--config", str(toml), "--out", str(out), "--set", "train.device='cpu'", "--quiet"]
+    proc = subprocess.run(cmd, env=H.subprocess_env(data_dir), capture_output=True, text=True,
+                          timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    ckpt = read_checkpoint(out / "checkpoints" / "last.pt")
+    assert ckpt["epoch"] == 1
+    assert not any(k.startswith("module.") for k in ckpt["model"])  # the bare network is saved
+    log = read_log(out)
+    assert log["epoch"].tolist() == [1]
+    assert np.isfinite(log["train_loss"][0]) and np.isfinite(log["val_loss"][0])
+    assert log["clips"][0] == 22  # 23 clips cut to equal shards of 11 per process
+    assert log["steps"][0] == 3   # per-process batch 8 // 2 = 4: 4 + 4 + 3
+    net = load_model(out / "checkpoints" / "last.pt")
+    with torch.no_grad():
+        assert torch.isfinite(net(torch.zeros(2, int(H.CLIP_SECONDS * 16000)))).all()
