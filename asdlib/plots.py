@@ -439,3 +439,93 @@ def plot_waveform(wave, sample_rate: int = SAMPLE_RATE, title: str | None = None
     ax.set_ylabel("amplitude [full scale]")
     ax.set_title(title or f"waveform ({len(w) / sample_rate:.2f} s at {sample_rate / 1000:g} kHz)")
     return fig
+
+
+# --------------------------------------------------------------------------- notebooks 01-03
+
+def plot_logmels(logmels: Sequence, titles: Sequence[str], sample_rate: int = SAMPLE_RATE, hop: int = HOP,
+                 title: str | None = None) -> Figure:
+    """Log-Mel spectrograms side by side on one shared dB colour scale, frequency axis in Hz. Notebook 01."""
+    mats = [_channels(x, "log-Mel")[0] for x in logmels]
+    if len(titles) != len(mats):
+        raise ValueError(f"{len(mats)} spectrograms but {len(titles)} titles")
+    vmin = min(float(np.percentile(m, 1)) for m in mats)
+    vmax = max(float(m.max()) for m in mats)
+    fig, axes = plt.subplots(1, len(mats), figsize=(4.8 * len(mats) + 0.8, 3.5), squeeze=False,
+                             layout="constrained")
+    im = None
+    for ax, m, name in zip(axes[0], mats, titles):
+        im = ax.imshow(m, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                       extent=_frame_extent(m.shape[1], m.shape[0], sample_rate, hop), interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("time [s]")
+        ax.set_ylabel("frequency [Hz] (Mel-spaced)")
+        _set_hz_ticks(ax.yaxis, htk_mel_centres_hz(m.shape[0], sample_rate))
+    fig.colorbar(im, ax=list(axes[0]), label="level [dB]", pad=0.01)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_mel_filterbank(filterbank, sample_rate: int = SAMPLE_RATE, title: str | None = None) -> Figure:
+    """A Mel filterbank (n_freqs x n_mels): every triangle against Hz, and each filter's centre frequency. Notebook 02."""
+    fb = _np(filterbank)
+    if fb.ndim != 2:
+        raise ValueError(f"filterbank: expected shape (n_freqs, n_mels), got {fb.shape}")
+    n_freqs, n_mels = fb.shape
+    hz = np.linspace(0, sample_rate / 2, n_freqs)
+    fig, (ax_f, ax_c) = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained",
+                                     gridspec_kw={"width_ratios": [2.2, 1]})
+    colours = plt.cm.viridis(np.linspace(0, 1, n_mels))
+    for k in range(n_mels):
+        ax_f.plot(hz, fb[:, k], color=colours[k], lw=0.8)
+    ax_f.set_xlim(0, sample_rate / 2)
+    ax_f.set_xlabel("frequency [Hz]")
+    ax_f.set_ylabel("filter weight")
+    ax_f.set_title(f"{n_mels} triangular filters on {n_freqs} STFT bins")
+    centres = hz[np.argmax(fb, axis=0)]
+    ax_c.plot(np.arange(n_mels), centres, ".", ms=3, color="C1", label="peak of each filter")
+    ax_c.plot(np.arange(n_mels), htk_mel_centres_hz(n_mels, sample_rate), lw=1, color="0.3",
+              label="HTK Mel centre")
+    ax_c.set_xlabel("Mel bin")
+    ax_c.set_ylabel("centre frequency [Hz]")
+    ax_c.set_title("centres: ~linear below 1 kHz, ~log above")
+    ax_c.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_wavegram_rank(matrices, driver, channel_outputs, n_channels: int = 8,
+                       title: str | None = None) -> Figure:
+    """Left: normalised singular values of (channels x frames) matrices; right: channels against one per-frame value. Notebook 02.
+
+    ``matrices`` maps a legend name to a (channels, frames) array; ``driver`` is the one number per
+    frame (the depthwise output d_t) and ``channel_outputs`` the (channels, frames) Wavegram, of
+    which ``n_channels`` evenly spaced channels are drawn against ``driver``.
+    """
+    fig, (ax_s, ax_d) = plt.subplots(1, 2, figsize=(12, 4.0), layout="constrained")
+    for i, (name, mat) in enumerate(matrices.items()):
+        s = np.linalg.svd(_np(mat), compute_uv=False)
+        s = s / s[0] if s[0] > 0 else s
+        ax_s.semilogy(np.arange(1, len(s) + 1), np.maximum(s, 1e-12), marker="o" if len(s) < 20 else None,
+                      ms=2.5, lw=1.4, color=f"C{i}", label=name)
+    ax_s.axhline(1e-5, color="0.5", ls=":", lw=1)
+    ax_s.text(1.5, 1.4e-5, "numerical zero (float32)", fontsize=7.5, color="0.4")
+    ax_s.set_xlabel("singular value index")
+    ax_s.set_ylabel("singular value / largest")
+    ax_s.set_title("how many independent patterns across the channels?")
+    ax_s.legend(fontsize=8)
+    d, out = _np(driver).reshape(-1), _np(channel_outputs)
+    if out.ndim != 2 or out.shape[1] != d.size:
+        raise ValueError(f"channel_outputs must be (channels, {d.size}), got {out.shape}")
+    picks = np.linspace(0, out.shape[0] - 1, min(n_channels, out.shape[0])).astype(int)
+    for j, c in enumerate(picks):
+        ax_d.plot(d, out[c], ".", ms=3, alpha=0.7, color=plt.cm.tab10(j % 10), label=f"channel {c}")
+    ax_d.set_xlabel("depthwise output $d_t$ (one number per frame)")
+    ax_d.set_ylabel("Wavegram channel value")
+    ax_d.set_title("every channel is a function of $d_t$ alone")
+    ax_d.legend(fontsize=7, ncol=2)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -114,6 +114,17 @@ def open_store(folder: str | Path) -> ClipStore:
     return ClipStore(folder, table, int(meta["num_samples"]), int(meta["sample_rate"]))
 
 
+def _with_table(store: ClipStore, clips: pd.DataFrame, paths: list[str]) -> ClipStore:
+    """A reused store with the caller's clip table: its columns (e.g. class indices under another
+    label map) replace those saved by whoever built the store; the rows follow the paths."""
+    rows = dict(zip(store.table["path"], store.table["row"]))
+    table = clips.copy()
+    table["path"] = paths
+    table = table[table["path"].isin(rows)].reset_index(drop=True)  # clips skipped when built
+    table["row"] = table["path"].map(rows).astype(np.int64)
+    return ClipStore(store.folder, table, store.num_samples, store.sample_rate)
+
+
 def _decode(path: str, num_samples: int, sample_rate: int) -> np.ndarray:
     from .audio import load_clip
 
@@ -142,7 +153,7 @@ def build_store(clips: pd.DataFrame, num_samples: int, *, name: str = "clips",
     if (folder / "meta.json").is_file():
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("fingerprint") == fingerprint:
-            return open_store(folder)
+            return _with_table(open_store(folder), clips, paths)
         warnings.warn(f"clip store {folder} is stale (files changed since it was built); rebuilding")
 
     tmp = root / f".{name}-{key}.building-{os.getpid()}"

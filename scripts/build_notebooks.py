@@ -39,7 +39,6 @@ def parse(text: str) -> nbformat.NotebookNode:
             cell = nbformat.v4.new_code_cell(body)
         if tags:
             cell.metadata["tags"] = tags
-        cell.pop("id", None)
         cells.append(cell)
 
     for line in text.splitlines():
@@ -55,7 +54,9 @@ def parse(text: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
                    "language_info": {"name": "python"}}
-    nb.nbformat_minor = 4  # no cell ids: stable, diff-friendly files
+    nb.nbformat_minor = 5
+    for i, cell in enumerate(nb.cells):  # stable ids (nbformat's own are random): diff-friendly files
+        cell["id"] = f"cell-{i:02d}"
     return nb
 
 

@@ -71,6 +71,17 @@ def test_build_then_reuse_without_decoding(clips, tmp_path, monkeypatch):
     assert second.table["path"].tolist() == first.table["path"].tolist()
 
 
+def test_reused_store_keeps_the_callers_columns(clips, tmp_path):
+    """A store built for one label map, reused for another, must carry the new class indices."""
+    root = tmp_path / "cache"
+    first = build_store(clips.assign(class_index=0), N, name="t", root=root, progress=False)
+    second = build_store(clips.assign(class_index=7), N, name="t", root=root, progress=False)
+    assert second.folder == first.folder
+    assert (first.table["class_index"] == 0).all() and (second.table["class_index"] == 7).all()
+    for i in range(len(second)):
+        np.testing.assert_array_equal(second.read_int16(i), first.read_int16(i))
+
+
 def test_default_root_is_cache_under_data_dir(clips, tmp_path):
     store = build_store(clips, N, name="t", progress=False)
     assert store.folder.parent == (tmp_path / "data" / "cache").resolve()
