@@ -20,21 +20,6 @@ PAPER = sorted(p.name for p in (CONFIGS_DIR / "paper").glob("*.toml"))
 SMOKE = sorted(p.name for p in (CONFIGS_DIR / "smoke").glob("*.toml"))
 
 
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    return H.shared_dataset(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def reference_run(tmp_path_factory):
-    return H.shared_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def data_dir(tmp_path_factory):
-    return H.session_base(tmp_path_factory) / "data"
-
-
 @pytest.fixture(autouse=True)
 def _tmp_data(monkeypatch, data_dir):
     monkeypatch.setenv("ASD_DATA_DIR", str(data_dir))

@@ -19,21 +19,6 @@ import engine_helpers as H
 N_TEST = H.N_TEST_NORMAL + H.N_TEST_ANOMALY  # test clips per machine ID
 
 
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    return H.shared_dataset(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def reference_run(tmp_path_factory):
-    return H.shared_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def evaluation(tmp_path_factory):
-    return H.shared_evaluation(tmp_path_factory)
-
-
 @pytest.fixture(autouse=True)
 def _one_thread_tmp_data(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("ASD_DATA_DIR", str(H.session_base(tmp_path_factory) / "data"))

@@ -21,11 +21,6 @@ import engine_helpers as H
 N = int(H.CLIP_SECONDS * 16000)
 
 
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    return H.shared_dataset(tmp_path_factory)
-
-
 @pytest.fixture(autouse=True)
 def _tmp_data_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("ASD_DATA_DIR", str(tmp_path / "data"))

@@ -22,22 +22,6 @@ import engine_helpers as H
 TORCHRUN = Path(H.PYTHON).with_name("torchrun")
 
 
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    return H.shared_dataset(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def reference_run(tmp_path_factory):
-    return H.shared_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def data_dir(tmp_path_factory):
-    """The session's data folder (its cache holds the tiny training store)."""
-    return H.session_base(tmp_path_factory) / "data"
-
-
 @pytest.fixture(autouse=True)
 def _one_thread_tmp_data(monkeypatch, data_dir):
     monkeypatch.setenv("ASD_DATA_DIR", str(data_dir))
