@@ -111,7 +111,15 @@ def ensure_trained(profile: str, name: str, *, overrides: dict | None = None,
         if progress:
             print(f"{name}: already trained ({config.train.epochs} epochs) in {folder}")
         return folder
-    return train(config, folder, resume=True, progress=progress)
+    from .train import ConfigMismatchError
+
+    try:
+        return train(config, folder, resume=True, progress=progress)
+    except ConfigMismatchError as e:
+        raise ConfigMismatchError(
+            f"{e}. The configuration of run {name!r} changed since it was trained: delete "
+            f"{folder} or retrain it (ensure_trained(..., retrain=True); notebook 03's parameter "
+            "`retrain`) to train it afresh.") from None
 
 
 def ensure_evaluated(profile: str, name: str, *, progress: bool = True) -> pd.DataFrame:
