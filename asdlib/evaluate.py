@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .loss import anomaly_score
 from .model import ASDNet
+from .outputs import atomic_write_text
 
 PROTOCOLS = ("paper", "validation", "last")
 #: What each selection protocol means, for tables and reports.
@@ -61,7 +62,7 @@ def score_clips(net: ASDNet, clips: pd.DataFrame, *, store=None, batch_size: int
     Clips are read from ``store`` (a ``ClipStore`` over the same table) when given, else decoded
     from their WAV files. Also adds ``predicted`` (arg-max cosine class) for diagnostics.
     """
-    from .audio import load_clip
+    from .store import load_batch
 
     device = torch.device(device) if device else next(net.parameters()).device
     net = net.to(device).eval()
@@ -73,10 +74,7 @@ def score_clips(net: ASDNet, clips: pd.DataFrame, *, store=None, batch_size: int
     for start in tqdm(range(0, len(clips), batch_size), desc="scoring", disable=not progress,
                       unit="batch"):
         idx = range(start, min(start + batch_size, len(clips)))
-        if store is not None:
-            batch = np.stack([store.read(i) for i in idx])
-        else:
-            batch = np.stack([load_clip(clips["path"].iloc[i], n) for i in idx])
+        batch = load_batch(clips, idx, n, store)
         wave = torch.from_numpy(batch).to(device)
         target = torch.from_numpy(targets[list(idx)]).to(device)
         emb = net(wave).float()
@@ -95,9 +93,7 @@ def write_dcase_scores(scores: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     written = []
     for (mt, mid), group in scores.groupby(["machine_type", "machine_id"], sort=True):
         path = out_dir / f"anomaly_score_{mt}_id_{mid}.csv"
-        tmp = path.with_name(path.name + ".tmp")
-        group[["file_name", "score"]].to_csv(tmp, header=False, index=False)
-        tmp.replace(path)
+        atomic_write_text(path, group[["file_name", "score"]].to_csv(header=False, index=False))
         written.append(path)
     return written
 

@@ -71,9 +71,10 @@ def _hz_to_mel(hz):
 
 
 def htk_mel_centres_hz(n_mels: int = 128, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Centre frequency in Hz of each HTK Mel bin (NumPy twin of ``features.mel_bin_centres_hz``). Notebook 06."""
-    mels = np.linspace(0.0, float(_hz_to_mel(sample_rate / 2)), n_mels + 2)
-    return (700.0 * (10 ** (mels / 2595.0) - 1.0))[1:-1]
+    """Centre frequency in Hz of each HTK Mel bin, as NumPy (``features.mel_bin_centres_hz``). Notebook 06."""
+    from .features import mel_bin_centres_hz
+
+    return mel_bin_centres_hz(n_mels, sample_rate).numpy().astype(float)
 
 
 def _mel_position(hz, mel_hz: np.ndarray) -> np.ndarray:

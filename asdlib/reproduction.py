@@ -237,7 +237,7 @@ def attention_statistics(net, clips: pd.DataFrame, *, store=None, channel: int =
     import torch
     from tqdm.auto import tqdm
 
-    from .audio import load_clip
+    from .store import load_batch
 
     if net.attention is None:
         raise ValueError("this network has no attention module (attention = false)")
@@ -248,8 +248,7 @@ def attention_statistics(net, clips: pd.DataFrame, *, store=None, channel: int =
     with torch.no_grad():
         for start in tqdm(range(0, len(clips), batch_size), disable=not progress, unit="batch"):
             idx = range(start, min(start + batch_size, len(clips)))
-            batch = np.stack([store.read(i) if store is not None else
-                              load_clip(clips["path"].iloc[i], n) for i in idx])
+            batch = load_batch(clips, idx, n, store)
             h = net.maps(torch.from_numpy(batch).to(device))["attention"][:, channel].double().cpu()
             acc["sum"] = acc["sum"] + h.sum(0)
             acc["sq"] = acc["sq"] + (h * h).sum(0)

@@ -207,6 +207,15 @@ def build_store(clips: pd.DataFrame, num_samples: int, *, name: str = "clips",
     return open_store(folder)
 
 
+def load_batch(clips: pd.DataFrame, indices, num_samples: int, store: ClipStore | None = None) -> np.ndarray:
+    """Clips ``indices`` of a table as one float32 batch: read from ``store`` when given, else decoded from ``path``. Notebook 04."""
+    if store is not None:
+        return np.stack([store.read(int(i)) for i in indices])
+    from .audio import load_clip
+
+    return np.stack([load_clip(clips["path"].iloc[int(i)], num_samples) for i in indices])
+
+
 class StoreDataset(torch.utils.data.Dataset):
     """Torch dataset over (a subset of) a store: yields ``(waveform float32, target int)``. Notebook 03."""
 
