@@ -8,14 +8,17 @@ Explained in notebook 04_evaluation (scoring with the authors' weights) and 06_a
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import pickle
+import re
 import types
 import warnings
+import zipfile
 from datetime import datetime, timezone
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pandas as pd
 import torch
@@ -126,8 +129,125 @@ def to_authors_state_dict(model: ASDNet) -> dict[str, torch.Tensor]:
 
 # --------------------------------------------------------------------------- reading the file
 
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint that pickles a class or function outside the allowlist (it could run code). Notebook 04."""
+
+
+class _AttributeDict(dict):
+    """Inert stand-in for Lightning's ``AttributeDict`` (a dict whose items read as attributes)."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError as e:
+            raise AttributeError(key) from e
+
+
+class _InertCallbackKey:
+    """Inert stand-in for a Lightning callback class used as a dict key (Lightning < 1.5)."""
+
+
+#: The globals a PyTorch Lightning 1.x/2.x checkpoint pickles beyond tensors and plain containers,
+#: each mapped to a harmless data type: hyper-parameters (``AttributeDict``, ``argparse.Namespace``),
+#: paths in hyper-parameters or callback states (as *pure* paths: no file-system access), and the
+#: callback classes Lightning < 1.5 used as keys of ``callbacks``. ``collections.OrderedDict``,
+#: ``torch.Size`` and the tensor rebuild functions are allowed by ``torch.load`` itself.
+LIGHTNING_SAFE_GLOBALS: tuple[tuple[type, str], ...] = (
+    (_AttributeDict, "lightning_fabric.utilities.data.AttributeDict"),
+    (_AttributeDict, "lightning.fabric.utilities.data.AttributeDict"),
+    (_AttributeDict, "pytorch_lightning.utilities.parsing.AttributeDict"),
+    (argparse.Namespace, "argparse.Namespace"),
+    (PurePosixPath, "pathlib.PosixPath"),
+    (PurePosixPath, "pathlib._local.PosixPath"),
+    (PurePosixPath, "pathlib.PurePosixPath"),
+    (PureWindowsPath, "pathlib.WindowsPath"),
+    (PureWindowsPath, "pathlib._local.WindowsPath"),
+    (PureWindowsPath, "pathlib.PureWindowsPath"),
+    (_InertCallbackKey, "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint"),
+    (_InertCallbackKey, "pytorch_lightning.callbacks.early_stopping.EarlyStopping"),
+)
+
+_GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)|unrecognized function (\S+)|got <class '([\w.]+)'>")
+
+
+def _describe_non_checkpoint(path: Path) -> str:
+    size = path.stat().st_size
+    if not size:
+        return "the file is empty"
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(b"version https://git-lfs"):
+        return "the file is a Git LFS pointer, not the checkpoint itself"
+    if head.lstrip().startswith(b"<"):
+        return "the file looks like an HTML/XML page, not a checkpoint"
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
+        return f"the file does not start like a PyTorch checkpoint (starts with {head[:16]!r})"
+    return ""
+
+
+def load_checkpoint_file(path: str | Path, map_location="cpu", *,
+                         allow: tuple = LIGHTNING_SAFE_GLOBALS):
+    """``torch.load(weights_only=True)`` allowing only ``allow``; any failure is one ``CheckpointError`` naming the file. Notebook 04.
+
+    Nothing in the file can run code: a global outside the allowlist raises
+    ``UnsafeCheckpointError`` naming it (and nothing of the file is executed); a truncated,
+    empty or foreign file raises ``CheckpointError`` saying what it looks like.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with torch.serialization.safe_globals(list(allow)):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - every failure becomes one clear error
+        text = str(e).strip()
+        first = text.splitlines()[0] if text else type(e).__name__
+        m = _GLOBAL_RE.search(text) if isinstance(e, pickle.UnpicklingError) else None
+        if m:
+            name = next(g for g in m.groups() if g)
+            hint = (" (asdlib checkpoints written before safe loading held NumPy RNG state: "
+                    "delete them and train again)" if name.startswith("numpy") else "")
+            raise UnsafeCheckpointError(
+                f"{path}: refused to load: it pickles {name!r}, which is not an allowed type "
+                "(tensors, numbers, strings, plain containers and Lightning's hyper-parameter "
+                f"types are); unpickling it could run code{hint}. Use a checkpoint from a source "
+                "you trust, or re-save only its state_dict where you trust it (allow_unsafe_pickle=True, "
+                "CLI --allow-unsafe-pickle, loads it anyway and RUNS what it holds)") from None
+        why = _describe_non_checkpoint(path)
+        if not why and _is_damaged_zip(path):
+            why = "its zip container is truncated or damaged (incomplete download or copy?)"
+        why = why or f"{type(e).__name__}: {first[:200]}"
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint: {why}; download or "
+                              "create it again") from None
+
+
+def _is_damaged_zip(path: Path) -> bool:
+    """A file that starts like a zip (PyTorch's format) but whose directory cannot be read."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.testzip() is not None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return True
+
+
+def _torch_load(path: Path, map_location, allow_unsafe_pickle: bool = False):
+    if not allow_unsafe_pickle:
+        return load_checkpoint_file(path, map_location)
+    warnings.warn(f"{path}: allow_unsafe_pickle=True: loading with the full unpickler "
+                  "(weights_only=False), which RUNS ANY CODE stored in the file; unimportable "
+                  "classes such as Lightning's are replaced by stubs", stacklevel=3)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False,
+                          pickle_module=_lenient_pickle)
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"{path}: cannot load as a PyTorch checkpoint: {e}") from None
+
+
 class _Stub(dict):
-    """Stand-in for a class that cannot be imported here (e.g. Lightning's ``AttributeDict``)."""
+    """Stand-in for a class that cannot be imported here (only with ``allow_unsafe_pickle``)."""
 
     def __init__(self, *args, **kwargs):
         self._args = args
@@ -143,6 +263,8 @@ class _Stub(dict):
 
 
 class _LenientUnpickler(pickle.Unpickler):
+    """The FULL unpickler (runs code in the file), stubbing unimportable classes. Opt-in only."""
+
     def find_class(self, module, name):
         try:
             return super().find_class(module, name)
@@ -150,44 +272,10 @@ class _LenientUnpickler(pickle.Unpickler):
             return type(name, (_Stub,), {"__module__": module})
 
 
-#: A ``pickle_module`` for ``torch.load`` that replaces unimportable classes by stubs.
 _lenient_pickle = types.SimpleNamespace(
     Unpickler=_LenientUnpickler, load=lambda f, **kw: _LenientUnpickler(f, **kw).load(),
     __name__="asdlib_lenient_pickle",
 )
-
-
-def _describe_non_checkpoint(path: Path) -> str:
-    head = path.read_bytes()[:64] if path.stat().st_size else b""
-    if not head:
-        return "the file is empty"
-    if head.startswith(b"version https://git-lfs"):
-        return "the file is a Git LFS pointer, not the checkpoint itself"
-    if head.lstrip().startswith(b"<"):
-        return "the file looks like an HTML/XML page, not a checkpoint"
-    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
-        return f"the file does not start like a PyTorch checkpoint (starts with {head[:16]!r})"
-    return ""
-
-
-def _torch_load(path: Path, map_location):
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as safe_error:  # noqa: BLE001 - any refusal of the safe loader
-        why = _describe_non_checkpoint(path)
-        if why:
-            raise CheckpointError(f"{path}: cannot load: {why}") from safe_error
-        first_line = str(safe_error).strip().splitlines()[0] if str(safe_error).strip() else ""
-        warnings.warn(
-            f"{path}: torch.load(weights_only=True) refused it ({type(safe_error).__name__}: "
-            f"{first_line[:200]}); loading again with the full unpickler (weights_only=False, "
-            "unimportable classes such as Lightning's replaced by stubs). Only do this for a "
-            "file you trust.", stacklevel=3)
-    try:
-        return torch.load(path, map_location=map_location, weights_only=False,
-                          pickle_module=_lenient_pickle)
-    except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"{path}: cannot load as a PyTorch checkpoint: {e}") from e
 
 
 def _state_dict_of(ckpt, path: Path) -> dict:
@@ -200,12 +288,15 @@ def _state_dict_of(ckpt, path: Path) -> dict:
                           f"state_dict itself, got {what}")
 
 
-def load_authors_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> ASDNet:
+def load_authors_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", *,
+                            allow_unsafe_pickle: bool = False) -> ASDNet:
     """The authors' trained network: load their checkpoint into the faithful ``ASDNet``, eval mode. Notebook 04.
 
-    Tries ``torch.load(weights_only=True)`` first; a Lightning checkpoint may hold pickled
-    objects that the safe loader refuses, and then it loads again with the full unpickler
-    (with a warning: only for files you trust). The model is ``ModelConfig()``'s defaults
+    Loads with ``torch.load(weights_only=True)`` allowing only ``LIGHTNING_SAFE_GLOBALS``; a
+    file pickling anything else is refused (``UnsafeCheckpointError`` naming the global) and
+    never unpickled further. ``allow_unsafe_pickle=True`` (CLI ``--allow-unsafe-pickle``) uses
+    the full unpickler instead: that RUNS ANY CODE stored in the file, so only use it for a file
+    you trust completely. The model is ``ModelConfig()``'s defaults
     (mel+wave, h = 128, separable, faithful attention, 10 s), loaded strictly, with
     ``model.label_map = "paper"`` (it was trained on the authors' map with the pump 06 /
     slider 00 collision) and ``model.checkpoint_meta`` (file, epoch, global step, and how far
@@ -215,7 +306,7 @@ def load_authors_checkpoint(path: str | Path, map_location: str | torch.device =
     if not path.is_file():
         raise FileNotFoundError(f"authors' checkpoint not found: {path} "
                                 "(asdlib.authors_checkpoint.fetch_authors_checkpoint downloads it)")
-    ckpt = _torch_load(path, map_location)
+    ckpt = _torch_load(path, map_location, allow_unsafe_pickle)
     try:
         converted = convert_authors_state_dict(_state_dict_of(ckpt, path))
     except CheckpointError as e:

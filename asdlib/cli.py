@@ -8,6 +8,10 @@ Commands (each has ``--help``):
 - ``score``       score the test clips of a DCASE-layout folder with a checkpoint (ours or the authors')
 - ``synth``       generate the synthetic smoke dataset
 - ``download``    download and verify the DCASE 2020 Task 2 archives the paper needs
+  (``--evaluation``: also the unlabelled evaluation set and its ground truth)
+
+Every error is one line naming the file or setting and what to do (exit status 2 for bad input,
+1 for a failed download or an internal error); ``--debug`` shows the traceback instead.
 
 The notebooks call the same library functions. Explained in notebook 03_training.
 """
@@ -30,7 +34,7 @@ def _parse_set(items: list[str]) -> dict:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
+            raise ValueError(f"--set expects key=value, got {item!r}; write e.g. --set train.epochs=2")
         try:
             out[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -48,9 +52,12 @@ def _cmd_train(args) -> int:
     from .train import train
 
     try:
-        config = load_config(args.config).with_overrides(_parse_set(args.set))
-    except (FileNotFoundError, ValueError) as e:  # a one-line message naming file and setting
-        raise SystemExit(f"python -m asdlib train: error: {e}") from None
+        overrides = _parse_set(args.set)
+        if args.precision:
+            overrides["train.precision"] = args.precision
+        config = load_config(args.config).with_overrides(overrides)
+    except (FileNotFoundError, ValueError):  # main() prints one line naming file and setting
+        raise
     out = Path(args.out) if args.out else _default_run_dir(Path(args.config), config.name)
     train(config, out, resume=not args.no_resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -102,15 +109,33 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_score(args) -> int:
+    from .audio import AudioError
+    from .dataset import DatasetLayoutError
     from .evaluate import score_checkpoint
+    from .store import StoreBuildError
 
-    tables = score_checkpoint(args.checkpoint, args.data_root, args.out, label_map=args.label_map,
-                              batch_size=args.batch_size, use_store=not args.no_store)
-    print(tables["per_type"].to_string(index=False))
+    try:
+        tables = score_checkpoint(args.checkpoint, args.data_root, args.out,
+                                  label_map=args.label_map, batch_size=args.batch_size,
+                                  use_store=not args.no_store, ground_truth=args.ground_truth,
+                                  on_bad_file=args.on_bad_file,
+                                  allow_unsafe_pickle=args.allow_unsafe_pickle)
+    except (AudioError, StoreBuildError) as e:
+        raise AudioError(f"{e}; replace the file, or rerun with --on-bad-file skip to score the "
+                         "other clips") from e
+    except DatasetLayoutError as e:
+        raise DatasetLayoutError(f"{e}; --data-root must be a folder holding "
+                                 "<machine_type>/test/*.wav") from e
+    if "per_type" in tables:
+        print(tables["per_type"].to_string(index=False))
     if "pooled" in tables:
         print("\nauthors' pooled protocol:")
         print(tables["pooled"].to_string(index=False))
-    print(f"\nDCASE score files and metric tables in {args.out}")
+    if len(tables.get("bad_files", ())):
+        print(f"\n{len(tables['bad_files'])} undecodable WAV file(s) skipped, listed in "
+              f"{Path(args.out) / 'bad_files.csv'}")
+    what = "DCASE score files and metric tables" if "per_type" in tables else "DCASE score files"
+    print(f"\n{what} in {args.out}")
     return 0
 
 
@@ -128,11 +153,26 @@ def _cmd_synth(args) -> int:
 def _cmd_download(args) -> int:
     from .dcase import paper_archives
     from .download import download_dcase, verify_counts
+    from .local_data import DataTreeError, existing_tree
     from .paths import dcase_dir
 
+    if getattr(args, "data_root", None):
+        try:  # a tree the user already has: check it, never download into it
+            tree = existing_tree(args.data_root, content=args.check_content, progress=True)
+        except DataTreeError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        if tree is None:
+            print(f"{args.data_root} holds no extracted DCASE tree (<type>/train, <type>/test); "
+                  "drop --data-root to download the data", file=sys.stderr)
+            return 1
+        print(tree.summary())
+        return 0
     root = Path(args.out) if args.out else dcase_dir()
     status = download_dcase(paper_archives(), root, base_url=args.base_url)
     print(status.to_string(index=False))
+    if args.evaluation:  # not part of the paper profile
+        _download_evaluation(root, args.base_url)
     counts = verify_counts(root)
     bad = counts[~counts["ok"]]
     if len(bad):
@@ -141,6 +181,20 @@ def _cmd_download(args) -> int:
         return 1
     print(f"all {int(counts['found'].sum())} files present as expected in {root}")
     return 0
+
+
+def _download_evaluation(root: Path, base_url: str | None) -> None:
+    """Evaluation archives (into ``<root>/evaluation``) and their ground truth, with a check."""
+    from .dcase import evaluation_archives
+    from .download import download_dcase, download_ground_truth, evaluation_coverage
+
+    status = download_dcase(evaluation_archives(), root, base_url=base_url)
+    print(status.to_string(index=False))
+    truth = download_ground_truth(root / "evaluation", base_url=base_url)
+    cover = evaluation_coverage(root / "evaluation", truth)
+    print(cover.to_string(index=False))
+    print(f"evaluation set in {root / 'evaluation'}; score it with: python -m asdlib score "
+          f"--data-root {root / 'evaluation'} --ground-truth {truth} ...")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (default results/<profile>/runs/<name>)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a setting, e.g. --set train.epochs=2 (repeatable)")
+    t.add_argument("--precision", choices=("fp32", "bf16"),
+                   help="training precision (default: the config's, fp32 as the authors; bf16 autocast is an opt-in)")
     t.add_argument("--no-resume", action="store_true", help="start over even if last.pt exists")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_cmd_train)
@@ -179,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="class map (default: the checkpoint's own)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--no-store", action="store_true", help="decode WAVs directly instead of a clip store")
+    s.add_argument("--ground-truth", metavar="CSV",
+                   help="evaluation-set ground truth eval_data_list.csv: labels id_XX_*.wav clips for the metrics")
+    s.add_argument("--on-bad-file", choices=("fail", "skip"), default="fail",
+                   help="a WAV that cannot be decoded: stop naming it (fail, default) or skip it and "
+                   "list it in <out>/bad_files.csv (skip)")
+    s.add_argument("--allow-unsafe-pickle", action="store_true",
+                   help="DANGER: load an authors'-style checkpoint with the full unpickler, which RUNS "
+                   "ANY CODE stored in the file; only for a file you trust completely")
     s.set_defaults(func=_cmd_score)
 
     y = sub.add_parser("synth", help="generate the synthetic smoke dataset")
@@ -191,11 +255,65 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("download", help="download + verify the 12 DCASE archives the paper needs")
     d.add_argument("--out", help="extraction folder (default data/dcase2020)")
     d.add_argument("--base-url", help="mirror serving the archives by file name (default Zenodo)")
+    d.add_argument("--data-root", help="an extracted DCASE tree you already have: check its file "
+                   "counts and skip the download (use it with run_all.sh --data-root)")
+    d.add_argument("--check-content", action="store_true",
+                   help="with --data-root, also read every WAV header (16 kHz, mono, 16-bit, length)")
+    d.add_argument("--evaluation", action="store_true",
+                   help="also fetch the evaluation set (6 eval_data_test_<type>.zip, unlabelled) and its "
+                   "ground truth eval_data_list.csv into <out>/evaluation (not needed by the paper)")
     d.set_defaults(func=_cmd_download)
+    for sp in sub.choices.values():
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback of an error")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return p
 
 
+def _one_line(e: BaseException) -> str:
+    """An exception as one line: its message (lines joined) and any notes, with a hint for OS errors."""
+    parts = [str(e).strip() or type(e).__name__] + list(getattr(e, "__notes__", []))
+    msg = "; ".join(ln.strip() for part in parts for ln in str(part).splitlines() if ln.strip())
+    if isinstance(e, FileNotFoundError) and "check the path" not in msg:
+        msg += "; check the path"
+    elif isinstance(e, OSError) and not isinstance(e, FileNotFoundError):
+        msg += "; check the path and its permissions"
+    return msg
+
+
+def _bad_input_errors() -> tuple[type[BaseException], ...]:
+    from .store import StoreBuildError
+
+    return (ValueError, OSError, StoreBuildError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line. Notebook 03."""
+    """Run the command line: one line per error (exit 2 for bad input, 1 otherwise; ``--debug`` shows the traceback). Notebook 03."""
+    import warnings
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    prog = f"python -m asdlib {args.command}"
+    show = warnings.showwarning
+    warnings.showwarning = lambda message, *a, **k: print(f"{prog}: warning: {_one_line(message)}",
+                                                          file=sys.stderr)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every error becomes one line
+        if args.debug:
+            raise
+        from .download import DownloadError
+
+        if isinstance(e, DownloadError):
+            print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+            return 1
+        if isinstance(e, _bad_input_errors()):
+            print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+            return 2
+        print(f"{prog}: internal error: {type(e).__name__}: {_one_line(e)} (rerun with --debug for "
+              "the traceback and report it)", file=sys.stderr)
+        return 1
+    finally:
+        warnings.showwarning = show

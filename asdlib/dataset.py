@@ -50,6 +50,10 @@ COUNT_KEYS = ("machine_type", "dataset", "split", "machine_id", "label")
 
 LAYOUT = "<root>/<machine_type>/<train|test>/<normal|anomaly>_id_<XX>_<NNNNNNNN>.wav"
 _NAME_RE = re.compile(r"^(normal|anomaly)_id_(\d{2})_(\d+)\.wav$")
+#: Evaluation-set test clips carry no label in their name: ``id_<XX>_<NNNNNNNN>.wav``.
+_UNLABELLED_RE = re.compile(r"^id_(\d{2})_(\d+)\.wav$")
+#: The ``label`` of an evaluation-set test clip (its ``anomaly`` is missing, ``<NA>``).
+UNLABELLED = "unlabelled"
 
 
 class DatasetLayoutError(ValueError):
@@ -67,27 +71,36 @@ class ClipName:
     index: int
 
     @property
-    def anomaly(self) -> int:
-        """1 for an anomalous clip, 0 for a normal one. Notebook 01."""
-        return int(self.label == "anomaly")
+    def anomaly(self) -> int | None:
+        """1 for an anomalous clip, 0 for a normal one, None for an unlabelled (evaluation-set) clip. Notebook 01."""
+        return None if self.label == UNLABELLED else int(self.label == "anomaly")
 
     @property
     def dataset(self) -> str:
-        """``development`` if the machine ID is a development ID, else ``additional_training``. Notebook 01."""
-        return "development" if self.machine_id in DEV_IDS[self.machine_type] else "additional_training"
+        """``development`` for a development ID, else ``evaluation`` (test clips) or ``additional_training``. Notebook 01."""
+        if self.machine_id in DEV_IDS[self.machine_type]:
+            return "development"
+        return "evaluation" if self.split == "test" else "additional_training"
 
 
 def parse_clip_path(path: str | os.PathLike) -> ClipName:
-    """Parse ``.../<type>/<split>/<label>_id_<XX>_<NNNNNNNN>.wav`` into a ClipName. Notebook 01."""
+    """Parse ``.../<type>/<split>/[<label>_]id_<XX>_<NNNNNNNN>.wav`` into a ClipName (no label: ``unlabelled``). Notebook 01.
+
+    Test clips named ``id_<XX>_<NNNNNNNN>.wav`` (the DCASE evaluation set) are unlabelled.
+    """
     p = Path(path)
     split, machine_type = p.parent.name, p.parent.parent.name
     m = _NAME_RE.match(p.name)
-    if m is None:
+    if m is not None:
+        label, machine_id, index = m.group(1), m.group(2), int(m.group(3))
+    elif (u := _UNLABELLED_RE.match(p.name)) is not None and split == "test":
+        label, machine_id, index = UNLABELLED, u.group(1), int(u.group(2))
+    else:
         raise ValueError(
             f"{p}: file name does not match '<normal|anomaly>_id_<XX>_<NNNNNNNN>.wav' "
-            f"(expected layout {LAYOUT})"
+            f"(or 'id_<XX>_<NNNNNNNN>.wav' for unlabelled test clips; expected layout {LAYOUT}); "
+            "rename or remove the file"
         )
-    label, machine_id, index = m.group(1), m.group(2), int(m.group(3))
     if machine_type not in MACHINE_TYPES:
         raise ValueError(
             f"{p}: unknown machine type folder {machine_type!r}; known machine types: "
@@ -170,7 +183,8 @@ def scan_dataset(
             }
         )
     df = pd.DataFrame(rows, columns=list(COLUMNS))
-    df = df.astype({"anomaly": int, "index": int})
+    unlabelled = df["anomaly"].isna().any()  # evaluation-set clips: nullable labels
+    df = df.astype({"anomaly": "Int64" if unlabelled else int, "index": int})
     return df.sort_values("path", kind="stable").reset_index(drop=True)
 
 

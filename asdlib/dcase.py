@@ -151,6 +151,68 @@ def paper_archives() -> list[Archive]:
     return [archive(ds, mt) for ds in ("development", "additional_training") for mt in MACHINE_TYPES]
 
 
+def evaluation_archives() -> list[Archive]:
+    """The 6 evaluation-set archives (unlabelled test clips of the additional-training IDs); not needed by the paper. Notebook 01."""
+    return [archive("evaluation", mt) for mt in MACHINE_TYPES]
+
+
+#: The evaluation set's ground truth (Zenodo record 3951620); its checksum is not published.
+GROUND_TRUTH_NAME = "eval_data_list.csv"
+GROUND_TRUTH_RECORD = 3951620
+GROUND_TRUTH_URL = f"https://zenodo.org/record/{GROUND_TRUTH_RECORD}/files/{GROUND_TRUTH_NAME}?download=1"
+
+
+class GroundTruthError(ValueError):
+    """An evaluation ground-truth file (``eval_data_list.csv``) that cannot be read. Notebook 04."""
+
+
+def read_ground_truth(path) -> pd.DataFrame:
+    """Parse ``eval_data_list.csv``: columns machine_type, machine_id, file_name, original_name, anomaly. Notebook 04.
+
+    The file has blocks: a line holding only a machine type, then rows
+    ``id_01_00000000.wav,normal_id_01_00000098.wav,0`` (evaluation name, original name,
+    label 1 = anomaly). Any other line raises ``GroundTruthError`` naming the file and line.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise GroundTruthError(f"{path}: ground-truth file not found (python -m asdlib download "
+                               "--evaluation fetches eval_data_list.csv)")
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise GroundTruthError(f"{path}: cannot read it as text ({e}); download it again") from None
+    rows, current = [], None
+    for n, line in enumerate(lines, 1):
+        cells = [c.strip() for c in line.split(",")]
+        if not any(cells):
+            continue
+        where = f"{path}, line {n}"
+        if len([c for c in cells if c]) == 1 and cells[0] in MACHINE_TYPES:
+            current = cells[0]
+            continue
+        if len(cells) != 3 or cells[2] not in ("0", "1"):
+            raise GroundTruthError(f"{where}: expected a machine type or 'id_XX_NNNNNNNN.wav,"
+                                   f"<original name>.wav,0|1', got {line[:80]!r}; is it eval_data_list.csv?")
+        if current is None:
+            raise GroundTruthError(f"{where}: a clip row before any machine-type line ({line[:80]!r})")
+        parts = cells[0].split("_")
+        if len(parts) != 3 or parts[0] != "id" or not cells[0].endswith(".wav"):
+            raise GroundTruthError(f"{where}: evaluation clip name {cells[0]!r} is not "
+                                   "'id_XX_NNNNNNNN.wav'")
+        rows.append({"machine_type": current, "machine_id": parts[1], "file_name": cells[0],
+                     "original_name": cells[1], "anomaly": int(cells[2])})
+    if not rows:
+        raise GroundTruthError(f"{path}: holds no clip rows; is it eval_data_list.csv?")
+    table = pd.DataFrame(rows)
+    dup = table.duplicated(["machine_type", "file_name"])
+    if dup.any():
+        first = table[dup].iloc[0]
+        raise GroundTruthError(f"{path}: {first['machine_type']} {first['file_name']} is listed twice")
+    return table
+
+
 @lru_cache(maxsize=1)
 def expected_file_counts() -> pd.DataFrame:
     """Expected files per machine type, dataset, split, ID and label (DCASE 2020 Task 2). Notebook 01."""

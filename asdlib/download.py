@@ -38,6 +38,8 @@ __all__ = [
     "extract_archive",
     "download_dcase",
     "verify_counts",
+    "download_ground_truth",
+    "evaluation_coverage",
 ]
 
 PART_SUFFIX = ".part"
@@ -344,3 +346,40 @@ def verify_counts(
         types = (machine_types,) if isinstance(machine_types, str) else tuple(machine_types)
         expected = expected[expected["machine_type"].isin(types)]
     return compare_counts(count_files(df), expected)
+
+
+def download_ground_truth(
+    dest_dir: str | os.PathLike, *, base_url: str | None = None, progress: bool = True
+) -> Path:
+    """Download the evaluation set's ``eval_data_list.csv`` (record 3951620) into ``dest_dir`` and check it parses. Notebook 01.
+
+    Its checksum is not published, so the file is checked by parsing it instead: a file that is
+    not the ground truth (an error page, say) is removed and ``DownloadError`` names it.
+    """
+    from .dcase import GROUND_TRUTH_NAME, GROUND_TRUTH_URL, GroundTruthError, read_ground_truth
+
+    dest = Path(dest_dir).expanduser().resolve() / GROUND_TRUTH_NAME
+    url = f"{base_url.rstrip('/')}/{GROUND_TRUTH_NAME}" if base_url else GROUND_TRUTH_URL
+    download_file(url, dest, md5=None, progress=progress)
+    try:
+        read_ground_truth(dest)
+    except GroundTruthError as exc:
+        dest.unlink(missing_ok=True)
+        raise DownloadError(f"downloaded {url} to {dest}, but it is not the ground truth ({exc}); "
+                            "it was removed, run again") from exc
+    return dest
+
+
+def evaluation_coverage(eval_root: str | os.PathLike, ground_truth: str | os.PathLike) -> pd.DataFrame:
+    """Per machine type: evaluation clips the ground truth lists, found under ``eval_root``, and missing. Notebook 01."""
+    from .dcase import read_ground_truth
+
+    truth = read_ground_truth(ground_truth)
+    root = Path(eval_root)
+    rows = []
+    for mt, group in truth.groupby("machine_type", sort=False):
+        present = {p.name for p in (root / mt / "test").glob("id_*.wav")}
+        found = int(group["file_name"].isin(present).sum())
+        rows.append({"machine_type": mt, "listed": len(group), "found": found,
+                     "missing": len(group) - found, "ok": found == len(group)})
+    return pd.DataFrame(rows, columns=["machine_type", "listed", "found", "missing", "ok"])

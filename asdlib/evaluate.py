@@ -4,13 +4,14 @@
 - ``write_dcase_scores``: DCASE 2020 submission files ``anomaly_score_<type>_id_<XX>.csv``.
 - ``metric_tables``: AUC/pAUC under the official per-ID protocol and the authors' pooled one.
 - ``evaluate_run``: scores every saved checkpoint of a run and reports three selections side by
-  side: ``paper`` (best test AUC, as the authors did: selected ON TEST DATA), ``validation``
-  (lowest validation loss) and ``last``.
+  side: ``paper`` (best global test AUC, one ROC over all test clips, as the authors did:
+  selected ON TEST DATA), ``validation`` (lowest validation loss) and ``last``.
 Explained in notebook 04_evaluation.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,13 @@ from .model import ASDNet
 from .outputs import atomic_write_text
 
 PROTOCOLS = ("paper", "validation", "last")
+#: The per-checkpoint column the ``paper`` protocol maximises: the authors' "Global AUC", one ROC
+#: over every test clip pooled together (paper-facts section 2), not a mean over types or IDs.
+PAPER_SELECTION_METRIC = "global_auc"
 #: What each selection protocol means, for tables and reports.
 PROTOCOL_NOTES = {
-    "paper": "checkpoint with the best test AUC (authors' choice; selected on test data)",
+    "paper": ("checkpoint with the best global test AUC, one ROC over all test clips "
+              "(authors' choice; selected on test data)"),
     "validation": "checkpoint with the lowest validation loss (5% hold-out of training clips)",
     "last": "last epoch",
 }
@@ -39,19 +44,28 @@ def evaluation_clips(root: str | Path, label_map: str = "paper", machine_types=N
     return add_class_index(table, label_map)
 
 
-def load_any_checkpoint(path: str | Path) -> ASDNet:
-    """Load one of our checkpoints or the authors' released Lightning checkpoint (eval mode). Notebook 04."""
+def load_any_checkpoint(path: str | Path, *, allow_unsafe_pickle: bool = False) -> ASDNet:
+    """Load one of our checkpoints or the authors' released Lightning checkpoint (eval mode), never running code from it. Notebook 04.
+
+    Both kinds load with ``torch.load(weights_only=True)`` (``authors_checkpoint.LIGHTNING_SAFE_GLOBALS``
+    allowed); anything else raises ``CheckpointError`` naming the file. ``allow_unsafe_pickle``
+    is passed to ``load_authors_checkpoint`` (it runs any code in the file: trusted files only).
+    """
+    from .authors_checkpoint import UnsafeCheckpointError, load_authors_checkpoint, load_checkpoint_file
     from .train import CHECKPOINT_FORMAT, load_model
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ckpt = load_checkpoint_file(path)
+    except UnsafeCheckpointError:
+        if not allow_unsafe_pickle:
+            raise
+        ckpt = None
     if isinstance(ckpt, dict) and ckpt.get("format") == CHECKPOINT_FORMAT:
         return load_model(path)
-    from .authors_checkpoint import load_authors_checkpoint
-
-    return load_authors_checkpoint(path)
+    return load_authors_checkpoint(path, allow_unsafe_pickle=allow_unsafe_pickle)
 
 
 @torch.no_grad()
@@ -99,23 +113,32 @@ def write_dcase_scores(scores: pd.DataFrame, out_dir: str | Path) -> list[Path]:
 
 
 def metric_tables(scores: pd.DataFrame, label_map: str = "paper") -> dict[str, pd.DataFrame]:
-    """Official per-ID / per-type tables, plus the authors' pooled per-type table under the ``paper`` map. Notebook 04.
+    """Official per-ID / per-type tables, the global ROC, and the authors' pooled per-type table (``paper`` map). Notebook 04.
 
     The pooled protocol selects clips by the authors' class-index masks, so it is only defined
     for class indices of the ``paper`` label map.
     """
-    from .metrics import official_metrics, pooled_metrics
+    from .metrics import global_metrics, official_metrics, pooled_metrics
 
     tables = dict(official_metrics(scores))
     if label_map == "paper":
         tables["pooled"] = pooled_metrics(scores)
+    tables["global"] = global_metrics(scores)
     return tables
 
 
 def summary_row(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
-    """Overall numbers of one scoring: official average and (if present) pooled average / all clips. Notebook 04."""
+    """Overall numbers of one scoring: global AUC/pAUC, official average, and (if present) pooled average / all clips. Notebook 04.
+
+    ``global_*`` is the authors' selection metric and Table 2's number; ``pooled_*`` is the mean
+    of the pooled per-type values (Table 1's row mean); ``official_*`` the DCASE per-ID mean.
+    """
     pt = tables["per_type"].set_index("machine_type")
-    row = {"official_auc": pt.loc["average", "auc"], "official_pauc": pt.loc["average", "pauc"]}
+    row = {}
+    if "global" in tables:
+        g = tables["global"].iloc[0]
+        row.update({"global_auc": g["auc"], "global_pauc": g["pauc"]})
+    row.update({"official_auc": pt.loc["average", "auc"], "official_pauc": pt.loc["average", "pauc"]})
     if "pooled" in tables:
         pooled = tables["pooled"].set_index("machine_type")
         row.update({"pooled_auc": pooled.loc["average", "auc"],
@@ -127,33 +150,151 @@ def summary_row(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
 
 def save_scoring(scores: pd.DataFrame, out_dir: str | Path,
                  label_map: str = "paper") -> dict[str, pd.DataFrame]:
-    """Write the DCASE score files and metric CSVs of one scoring under ``out_dir``. Notebook 04."""
+    """Write the DCASE score files and metric CSVs of one scoring under ``out_dir`` (each file atomically). Notebook 04.
+
+    Score files cover every clip; the metrics cover the labelled ones only (unlabelled
+    evaluation-set clips are named in a warning, and without any labelled clip no metric table
+    is written and ``{}`` is returned).
+    """
     out_dir = Path(out_dir)
     write_dcase_scores(scores, out_dir / "scores")
-    tables = metric_tables(scores, label_map)
+    labelled = scores[scores["anomaly"].notna()] if "anomaly" in scores else scores
+    if len(labelled) < len(scores):
+        n = len(scores) - len(labelled)
+        warnings.warn(f"{n} of {len(scores)} clip(s) are unlabelled (evaluation set): their DCASE "
+                      f"score files are written; " + (
+                          f"the metrics cover the {len(labelled)} labelled clip(s)" if len(labelled) else
+                          "no metrics without labels: pass the ground truth (score --ground-truth "
+                          "eval_data_list.csv)"), stacklevel=2)
+    tables = metric_tables(labelled.astype({"anomaly": int}), label_map) if len(labelled) else {}
     for name, table in tables.items():
-        table.to_csv(out_dir / f"metrics_{name}.csv", index=False)
-    scores.to_csv(out_dir / "clip_scores.csv", index=False)
+        atomic_write_text(out_dir / f"metrics_{name}.csv", table.to_csv(index=False))
+    atomic_write_text(out_dir / "clip_scores.csv", scores.to_csv(index=False))
     return tables
+
+
+def apply_ground_truth(clips: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Label unlabelled evaluation-set clips from ``dcase.read_ground_truth``'s table (by type and file name). Notebook 04.
+
+    Adds ``original_name``. Clips the ground truth does not list stay unlabelled, and ground-truth
+    rows without a clip (a partial copy of the evaluation set) are counted; both in a warning.
+    """
+    keys = ["machine_type", "file_name"]
+    t = truth[keys + ["anomaly", "original_name"]].rename(columns={"anomaly": "_truth"})
+    out = clips.merge(t, on=keys, how="left")
+    fill = out["anomaly"].isna() & out["_truth"].notna()
+    out["anomaly"] = out["anomaly"].astype("Int64")
+    out.loc[fill, "anomaly"] = out.loc[fill, "_truth"].astype(int)
+    out.loc[fill, "label"] = np.where(out.loc[fill, "_truth"] == 1, "anomaly", "normal")
+    still = int(out["anomaly"].isna().sum())
+    types = set(clips["machine_type"])
+    missing = int((~t.set_index(keys).index.isin(clips.set_index(keys).index)
+                   & t["machine_type"].isin(types).to_numpy()).sum())
+    if still or missing:
+        warnings.warn(f"ground truth: {int(fill.sum())} clip(s) labelled, {still} clip(s) not listed "
+                      f"in it stay unlabelled, {missing} listed clip(s) of these machine types are "
+                      "not in the data folder", stacklevel=2)
+    if not still:
+        out["anomaly"] = out["anomaly"].astype(int)
+    return out.drop(columns="_truth")
+
+
+def _decode_check(clips: pd.DataFrame, progress: bool) -> list[dict]:
+    """The clips whose WAV cannot be loaded: ``[{"path", "error"}]`` (used without a store)."""
+    from .audio import load_wav
+
+    bad = []
+    for path in tqdm(clips["path"], desc="checking WAVs", disable=not progress, unit="clip"):
+        try:
+            load_wav(path)
+        except Exception as e:  # noqa: BLE001 - each failure is reported with its file
+            bad.append({"path": str(path), "error": str(e)})
+    return bad
 
 
 def score_checkpoint(checkpoint: str | Path, data_root: str | Path, out_dir: str | Path, *,
                      label_map: str | None = None, batch_size: int = 32, device=None,
-                     use_store: bool = True, progress: bool = True) -> dict[str, pd.DataFrame]:
-    """Score every test clip under ``data_root`` with a checkpoint (ours or the authors'); write files. Notebook 04."""
+                     use_store: bool = True, progress: bool = True, ground_truth=None,
+                     on_bad_file: str = "fail",
+                     allow_unsafe_pickle: bool = False) -> dict[str, pd.DataFrame]:
+    """Score every test clip under ``data_root`` with a checkpoint (ours or the authors'); write files. Notebook 04.
+
+    ``ground_truth``: the evaluation set's ``eval_data_list.csv``, labelling its unlabelled clips
+    so that the official metrics are computed. ``on_bad_file``: ``"fail"`` stops at the first
+    WAV that cannot be decoded (naming it); ``"skip"`` scores the others and lists the bad ones
+    in ``<out_dir>/bad_files.csv`` (also returned as ``tables["bad_files"]``).
+    """
+    import json
+
+    from .dcase import read_ground_truth
     from .store import build_store
     from .train import resolve_device
 
-    net = load_any_checkpoint(checkpoint)
+    if on_bad_file not in ("fail", "skip"):
+        raise ValueError(f"on_bad_file={on_bad_file!r}: expected 'fail' or 'skip'")
+    net = load_any_checkpoint(checkpoint, allow_unsafe_pickle=allow_unsafe_pickle)
     label_map = label_map or getattr(net, "label_map", "paper")
     clips = evaluation_clips(data_root, label_map)
-    store = (build_store(clips, net.config.num_samples, name=f"test-{Path(data_root).name}",
-                         progress=progress) if use_store else None)
-    if store is not None:
+    if ground_truth is not None:
+        clips = apply_ground_truth(clips, read_ground_truth(ground_truth))
+    skip = on_bad_file == "skip"
+    bad: list[dict] = []
+    store = None
+    if use_store:
+        store = build_store(clips, net.config.num_samples, name=f"test-{Path(data_root).name}",
+                            skip_bad=skip, progress=progress)
+        skipped = json.loads((store.folder / "meta.json").read_text()).get("skipped", [])
+        for path in sorted(set(map(str, clips["path"].map(lambda p: Path(p).resolve())))
+                           - set(store.table["path"])):
+            msg = next((m for m in skipped if m.startswith(path + ": ")), path + ": undecodable")
+            bad.append({"path": path, "error": msg[len(path) + 2:]})
         clips = store.table
+    elif skip:
+        bad = _decode_check(clips, progress)
+        clips = clips[~clips["path"].astype(str).isin({b["path"] for b in bad})].reset_index(drop=True)
+    out_dir = Path(out_dir)
+    if skip:
+        report = pd.DataFrame(bad, columns=["path", "error"])
+        atomic_write_text(out_dir / "bad_files.csv", report.to_csv(index=False))
+        if bad:
+            warnings.warn(f"skipped {len(bad)} undecodable WAV file(s), listed in "
+                          f"{out_dir / 'bad_files.csv'}", stacklevel=2)
+    if clips.empty:
+        raise ValueError(f"no clip under {data_root} could be decoded (see {out_dir / 'bad_files.csv'})")
     scores = score_clips(net, clips, store=store, batch_size=batch_size,
                          device=device or resolve_device("auto"), progress=progress)
-    return save_scoring(scores, out_dir, label_map)
+    tables = save_scoring(scores, out_dir, label_map)
+    if skip:
+        tables["bad_files"] = report
+    return tables
+
+
+def select_checkpoints(per_ckpt: pd.DataFrame) -> dict[str, int]:
+    """The epoch each selection protocol picks from a per-checkpoint table (``checkpoints.csv``). Notebook 04.
+
+    ``paper``: highest ``global_auc`` (one ROC over all test clips; the authors' rule, a choice
+    made on test data); ``validation``: lowest ``val_loss`` (the last epoch when no run logged
+    one); ``last``: the highest epoch. Ties go to the earliest epoch, as a running "best so far"
+    in the authors' loop keeps the first maximum.
+    """
+    need = {"epoch", PAPER_SELECTION_METRIC}
+    if not need <= set(per_ckpt.columns):
+        raise ValueError(f"per-checkpoint table lacks column(s) {sorted(need - set(per_ckpt.columns))}")
+    if per_ckpt.empty:
+        raise ValueError("per-checkpoint table is empty: no checkpoint to select")
+    table = per_ckpt.sort_values("epoch").reset_index(drop=True)
+    metric = pd.to_numeric(table[PAPER_SELECTION_METRIC], errors="coerce")
+    if metric.isna().all():
+        raise ValueError("no checkpoint has a global test AUC (the test clips hold one class only or "
+                         "are unlabelled), so the 'paper' selection is undefined")
+    val = (pd.to_numeric(table["val_loss"], errors="coerce") if "val_loss" in table
+           else pd.Series(np.nan, index=table.index))
+    return {
+        "paper": int(table.loc[metric.idxmax(), "epoch"]),
+        "validation": (int(table.loc[val.idxmin(), "epoch"]) if val.notna().any()
+                       else int(table["epoch"].max())),
+        "last": int(table["epoch"].max()),
+    }
 
 
 def evaluate_run(run_dir: str | Path, data_root: str | Path | None = None, *,
@@ -197,13 +338,7 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path | None = None, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     per_ckpt.to_csv(out_dir / "checkpoints.csv", index=False)
 
-    test_key = "pooled_auc" if "pooled_auc" in per_ckpt else "official_auc"
-    chosen = {
-        "paper": int(per_ckpt.loc[per_ckpt[test_key].idxmax(), "epoch"]),
-        "validation": (int(per_ckpt.loc[per_ckpt["val_loss"].idxmin(), "epoch"])
-                       if per_ckpt["val_loss"].notna().any() else int(per_ckpt["epoch"].max())),
-        "last": int(per_ckpt["epoch"].max()),
-    }
+    chosen = select_checkpoints(per_ckpt)
     summary = []
     for protocol, epoch in chosen.items():
         tables = save_scoring(scorings[epoch], out_dir / protocol, label_map)

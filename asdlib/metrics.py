@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
@@ -47,6 +49,31 @@ def auc_pauc(y: Iterable, s: Iterable, max_fpr: float = MAX_FPR,
     return 100.0 * float(auc), 100.0 * float(pauc)
 
 
+class OneClassWarning(UserWarning):
+    """A group of clips (machine ID, type or pool) holding one class only: its AUC is undefined. Notebook 04."""
+
+
+def _one_class_note(y, group: str) -> str:
+    """'' when both classes are present, else a note saying which class the group holds."""
+    y = np.asarray(y).astype(int).ravel()
+    n_anomaly = int(y.sum())
+    if 0 < n_anomaly < y.size:
+        return ""
+    present = "anomalous" if n_anomaly else "normal"
+    return f"undefined: only {present} clips ({y.size})"
+
+
+def _auc_or_note(y, s, max_fpr: float, group: str) -> tuple[float, float, str]:
+    """AUC and pAUC, or NaN, NaN and a note (plus an ``OneClassWarning``) for a one-class group."""
+    y = np.asarray(y).astype(int).ravel()
+    note = _one_class_note(y, group) if y.size else "undefined: no clips"
+    if note:
+        warnings.warn(f"{group}: AUC and pAUC {note}; reported as NaN", OneClassWarning, stacklevel=3)
+        return float("nan"), float("nan"), note
+    auc, pauc = auc_pauc(y, s, max_fpr, group=group)
+    return auc, pauc, ""
+
+
 def _check_scores(scores: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     if not isinstance(scores, pd.DataFrame):
         raise TypeError(f"scores must be a pandas DataFrame, got {type(scores).__name__}")
@@ -70,9 +97,11 @@ def official_metrics(scores: pd.DataFrame, max_fpr: float = MAX_FPR) -> dict[str
     """DCASE 2020 protocol: AUC/pAUC per machine ID, arithmetic mean over IDs per type, mean over types. Notebook 04.
 
     Returns ``{"per_id": ..., "per_type": ...}``. ``per_id`` has columns machine_type,
-    machine_id, auc, pauc, n_normal, n_anomaly; ``per_type`` has machine_type, auc, pauc, n_ids,
-    in MACHINE_TYPES order, with a last row ``average`` (mean over the types). The peers' rows
-    of Table 1 come from this protocol.
+    machine_id, auc, pauc, n_normal, n_anomaly, note; ``per_type`` has machine_type, auc, pauc,
+    n_ids, note, in MACHINE_TYPES order, with a last row ``average`` (mean over the types). The
+    peers' rows of Table 1 come from this protocol. An ID holding one class only has NaN
+    AUC/pAUC, a ``note`` saying so and an ``OneClassWarning``; means are then over the IDs (types)
+    where the metric is defined, and their note says how many.
     """
     scores = _check_scores(scores)
     rows = []
@@ -80,18 +109,31 @@ def official_metrics(scores: pd.DataFrame, max_fpr: float = MAX_FPR) -> dict[str
         of_type = scores[scores["machine_type"] == mt]
         for mid in sorted(of_type["machine_id"].unique()):
             g = of_type[of_type["machine_id"] == mid]
-            auc, pauc = auc_pauc(g["anomaly"], g["score"], max_fpr, group=f"{mt} id_{mid}")
+            auc, pauc, note = _auc_or_note(g["anomaly"], g["score"], max_fpr, f"{mt} id_{mid}")
             n_anomaly = int(g["anomaly"].astype(int).sum())
             rows.append({"machine_type": mt, "machine_id": mid, "auc": auc, "pauc": pauc,
-                         "n_normal": len(g) - n_anomaly, "n_anomaly": n_anomaly})
+                         "n_normal": len(g) - n_anomaly, "n_anomaly": n_anomaly, "note": note})
     per_id = pd.DataFrame(rows)
     per_type = (per_id.groupby("machine_type", sort=False)
-                .agg(auc=("auc", "mean"), pauc=("pauc", "mean"), n_ids=("machine_id", "size"))
+                .agg(auc=("auc", "mean"), pauc=("pauc", "mean"), n_ids=("machine_id", "size"),
+                     n_defined=("auc", "count"))
                 .reset_index())
+    per_type["note"] = [_mean_note(d, n, "IDs") for d, n in zip(per_type["n_defined"], per_type["n_ids"])]
+    n_types, n_defined = len(per_type), int(per_type["auc"].notna().sum())
     average = {"machine_type": "average", "auc": per_type["auc"].mean(),
-               "pauc": per_type["pauc"].mean(), "n_ids": int(per_type["n_ids"].sum())}
-    per_type = pd.concat([per_type, pd.DataFrame([average])], ignore_index=True)
+               "pauc": per_type["pauc"].mean(), "n_ids": int(per_type["n_ids"].sum()),
+               "note": _mean_note(n_defined, n_types, "types")}
+    per_type = pd.concat([per_type.drop(columns="n_defined"), pd.DataFrame([average])],
+                         ignore_index=True)
     return {"per_id": per_id, "per_type": per_type}
+
+
+def _mean_note(defined: int, total: int, what: str) -> str:
+    if defined == total:
+        return ""
+    if defined == 0:
+        return f"undefined: no {what[:-1]} holds both classes"
+    return f"mean over the {defined} of {total} {what} holding both classes"
 
 
 def _paper_class_index(scores: pd.DataFrame) -> pd.Series:
@@ -127,9 +169,10 @@ def pooled_metrics(scores: pd.DataFrame, label_map: str = "paper",
 
     Columns: machine_type, auc, pauc, n_clips, ids (the "type id" pairs pooled, e.g.
     ``"slider 00, pump 06, slider 02, ..."``). Two final rows: ``average`` (mean over the types)
-    and ``all_clips`` (one ROC over every test clip). Table 2's overall 93.44 is not the mean of
-    Table 1's per-type values (that mean is 94.65), so the authors' overall number was computed
-    some other way; we show both candidates.
+    and ``all_clips`` (one ROC over every test clip, the same number as ``global_metrics``: the
+    authors' "Global AUC", their checkpoint-selection metric and Table 2's 93.44). The ``average``
+    row is the mean of the per-type values, which for the paper's Table 1 row is 94.65: a
+    different quantity, not the paper's average.
     """
     scores = _check_scores(scores)
     if label_map == "paper":
@@ -145,21 +188,23 @@ def pooled_metrics(scores: pd.DataFrame, label_map: str = "paper",
     rows = []
     for mt in _type_order(scores["_pool"]):
         g = scores[scores["_pool"] == mt]
-        auc, pauc = auc_pauc(g["anomaly"], g["score"], max_fpr, group=f"pooled {mt}")
+        auc, pauc, note = _auc_or_note(g["anomaly"], g["score"], max_fpr, f"pooled {mt}")
         members = (g[["machine_type", "machine_id", "_class"]].drop_duplicates()
                    .assign(_foreign=lambda d: d["machine_type"] != mt,
                            _order=lambda d: d["machine_type"].map(
                                {t: i for i, t in enumerate(MACHINE_TYPES)}).fillna(len(MACHINE_TYPES)))
                    .sort_values(["_class", "_foreign", "_order", "machine_id"]))
         ids = ", ".join(f"{t} {i}" for t, i in zip(members["machine_type"], members["machine_id"]))
-        rows.append({"machine_type": mt, "auc": auc, "pauc": pauc, "n_clips": len(g), "ids": ids})
+        rows.append({"machine_type": mt, "auc": auc, "pauc": pauc, "n_clips": len(g), "ids": ids,
+                     "note": note})
     out = pd.DataFrame(rows)
-    auc, pauc = auc_pauc(scores["anomaly"], scores["score"], max_fpr, group="all clips")
+    auc, pauc, note = _auc_or_note(scores["anomaly"], scores["score"], max_fpr, "all clips")
     tail = pd.DataFrame([
         {"machine_type": "average", "auc": out["auc"].mean(), "pauc": out["pauc"].mean(),
-         "n_clips": len(scores), "ids": f"mean of the {len(out)} pooled types"},
+         "n_clips": len(scores), "ids": f"mean of the {len(out)} pooled types",
+         "note": _mean_note(int(out["auc"].notna().sum()), len(out), "types")},
         {"machine_type": "all_clips", "auc": auc, "pauc": pauc, "n_clips": len(scores),
-         "ids": "one ROC over every test clip"},
+         "ids": "one ROC over every test clip", "note": note},
     ])
     return pd.concat([out, tail], ignore_index=True)
 
@@ -188,3 +233,25 @@ def metrics_wide(per_type: pd.DataFrame | dict[str, pd.DataFrame],
     wide = pd.DataFrame.from_dict(rows, orient="index")
     wide.index.name = "method"
     return wide
+
+
+def global_metrics(scores: pd.DataFrame, max_fpr: float = MAX_FPR) -> pd.DataFrame:
+    """The authors' selection metric: ONE ROC over every test clip pooled together (global AUC/pAUC). Notebook 04.
+
+    This is ``roc_auc_score(all_labels, all_errors)`` of the authors' ``training_val_test.py``,
+    printed there as "Global AUC": the quantity they select the checkpoint on, and the 93.44 /
+    85.71 of the paper's Table 2 (and 93.43 of Tables 3-4). It is not the mean of the per-type
+    values of Table 1 (94.65 / 87.86 for the paper's row): pooling every machine into one ROC
+    compares the scores of different machines with each other. It does not depend on the label
+    map. Returns one row: machine_type ``"global"``, auc, pauc, n_clips, n_anomaly; auc and pauc
+    are NaN (with a ``note``) when the clips hold only one class.
+    """
+    scores = _check_scores(scores)
+    y = scores["anomaly"]
+    row = {"machine_type": "global", "auc": np.nan, "pauc": np.nan, "n_clips": len(scores),
+           "n_anomaly": int(pd.to_numeric(y, errors="coerce").fillna(0).astype(int).sum()), "note": ""}
+    try:
+        row["auc"], row["pauc"] = auc_pauc(y, scores["score"], max_fpr, group="all clips")
+    except (ValueError, TypeError) as e:  # one class only, or unlabelled clips
+        row["note"] = str(e)
+    return pd.DataFrame([row])

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -153,11 +154,15 @@ def build_store(clips: pd.DataFrame, num_samples: int, *, name: str = "clips",
     if (folder / "meta.json").is_file():
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("fingerprint") == fingerprint:
+            if meta.get("skipped") and not skip_bad:  # built earlier with skip_bad=True
+                raise StoreBuildError(f"cannot decode {meta['skipped'][0]} (clip store {folder} "
+                                      f"left out {len(meta['skipped'])} undecodable clip(s))")
             return _with_table(open_store(folder), clips, paths)
         warnings.warn(f"clip store {folder} is stale (files changed since it was built); rebuilding")
 
     tmp = root / f".{name}-{key}.building-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    t_start = time.perf_counter()
     tmp.mkdir(parents=True)
     try:
         mm = np.memmap(tmp / "clips.int16", dtype=np.int16, mode="w+",
@@ -170,7 +175,7 @@ def build_store(clips: pd.DataFrame, num_samples: int, *, name: str = "clips",
                 mm[i] = _decode(paths[i], num_samples, sample_rate)
                 return None
             except Exception as e:  # noqa: BLE001 - reported with the file name below
-                return (i, f"{paths[i]}: {e}")
+                return (i, str(e) if str(e).startswith(paths[i]) else f"{paths[i]}: {e}")
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = pool.map(work, range(len(paths)))
@@ -192,7 +197,8 @@ def build_store(clips: pd.DataFrame, num_samples: int, *, name: str = "clips",
         table.to_csv(tmp / "index.csv", index=False)
         meta = {"key": key, "fingerprint": fingerprint, "num_samples": num_samples,
                 "sample_rate": sample_rate, "clips": len(table), "skipped": [m for _, m in bad],
-                "format_version": FORMAT_VERSION}
+                "format_version": FORMAT_VERSION,
+                "build_seconds": round(time.perf_counter() - t_start, 3)}  # for benchmarks/rehearsal.py
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -204,7 +210,7 @@ def build_store(clips: pd.DataFrame, num_samples: int, *, name: str = "clips",
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.rename(folder)
-    return open_store(folder)
+    return _with_table(open_store(folder), clips, paths)  # the caller's columns and dtypes
 
 
 def load_batch(clips: pd.DataFrame, indices, num_samples: int, store: ClipStore | None = None) -> np.ndarray:

@@ -173,23 +173,40 @@ def save_checkpoint(path: Path, config: RunConfig, net: ASDNet, optimizer, sched
         "model": net.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
-                "torch": torch.get_rng_state()},
+        "rng": rng_state(),
         "log": log_row or {},
     }, path)
 
 
+def rng_state() -> dict:
+    """Python, NumPy and torch global RNG states as plain lists, numbers and a tensor (loads with weights_only). Notebook 03."""
+    version, internal, gauss = random.getstate()
+    name, key, pos, has_gauss, cached = np.random.get_state()
+    return {"python": {"version": int(version), "state": [int(v) for v in internal],
+                       "gauss_next": None if gauss is None else float(gauss)},
+            "numpy": {"bit_generator": str(name), "key": [int(v) for v in key], "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+            "torch": torch.get_rng_state()}
+
+
+def restore_rng_state(state: dict) -> None:
+    """Restore the global RNGs from ``rng_state()``'s dict (resuming continues the same streams). Notebook 03."""
+    py, npy = state["python"], state["numpy"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss_next"]))
+    np.random.set_state((npy["bit_generator"], np.asarray(npy["key"], dtype=np.uint32), npy["pos"],
+                         npy["has_gauss"], npy["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+
+
 def read_checkpoint(path: str | Path) -> dict:
-    """Load one of our checkpoints (on CPU), with a clear error when it is not one. Notebook 04."""
+    """Load one of our checkpoints (on CPU) with ``weights_only=True``; ``CheckpointError`` naming the file when it is not one. Notebook 04."""
+    from .authors_checkpoint import CheckpointError, load_checkpoint_file
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
+    ckpt = load_checkpoint_file(path, "cpu", allow=())
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not an asdlib checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
+        raise CheckpointError(f"{path}: not an asdlib checkpoint (no format tag "
+                              f"{CHECKPOINT_FORMAT!r}); give a checkpoint written by asdlib train")
     return ckpt
 
 
@@ -212,14 +229,29 @@ def check_same_config(ckpt: dict, config: RunConfig, path: Path) -> None:
 
 def load_model(path: str | Path) -> ASDNet:
     """Build the network stored in one of our checkpoints (eval mode, CPU). Notebook 04."""
+    from .authors_checkpoint import CheckpointError
     from .config import run_config_from_dict
 
     ckpt = read_checkpoint(path)
-    config = run_config_from_dict(ckpt["config"])
-    net = build_model(config.model)
-    net.load_state_dict(ckpt["model"])
+    try:
+        config = run_config_from_dict(ckpt["config"], where=f"{path} (its configuration)")
+        net = build_model(config.model)
+        want = net.state_dict()
+        wrong = [f"{k}: expected {tuple(want[k].shape)}, got {tuple(v.shape)}"
+                 for k, v in ckpt["model"].items()
+                 if k in want and isinstance(v, torch.Tensor) and v.shape != want[k].shape]
+        if wrong:  # stricter than torch, which lets e.g. a 1-element BatchNorm counter through
+            raise ValueError(f"wrong shape(s) ({len(wrong)}): " + "; ".join(wrong[:5]))
+        net.load_state_dict(ckpt["model"])
+        epoch = int(ckpt["epoch"])
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        lines = str(e).strip().splitlines() or [type(e).__name__]
+        what = (f"it lacks the entry {e}" if isinstance(e, KeyError)
+                else "; ".join(ln.strip() for ln in lines)[:400])
+        raise CheckpointError(f"{path}: cannot rebuild the network from this asdlib checkpoint "
+                              f"({what}); use another checkpoint of the run or train again") from None
     net.label_map = config.data.label_map
-    net.checkpoint_epoch = ckpt["epoch"]
+    net.checkpoint_epoch = epoch
     return net.eval()
 
 
@@ -232,7 +264,7 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
 
 @torch.no_grad()
 def validate(net: ASDNet, loader, device: torch.device, amp: bool) -> dict:
-    """Validation loss (unmixed ArcFace cross-entropy) and machine-ID accuracy. Notebook 03."""
+    """Validation loss (unmixed ArcFace cross-entropy) and machine-ID accuracy (``amp``: bf16 autocast). Notebook 03."""
     net.eval()
     total, loss_sum, correct = 0, 0.0, 0
     for wave, target in loader:
@@ -265,7 +297,7 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
     main = rank == 0
-    amp = bool(config.train.amp and device.type == "cuda")
+    amp = config.train.precision == "bf16"  # bf16 autocast, opt-in; the authors trained in fp32
     seed_everything(config.train.seed)
 
     ckpt_dir = out_dir / "checkpoints"
@@ -289,6 +321,7 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
         net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
+        restore_rng_state(ckpt["rng"])
         start_epoch = int(ckpt["epoch"]) + 1
         if main and log_path.is_file():  # drop log lines of epochs that will be redone
             rows = [ln for ln in log_path.read_text().splitlines()
@@ -318,6 +351,8 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
         order = order[: len(order) - len(order) % world][rank::world]  # equal shards
         if len(order) > 1 and len(order) % per_rank_batch == 1:
             order = order[:-1]  # BatchNorm cannot train on a last batch of one clip
+        if s.max_steps_per_epoch:  # rehearsals/tests: the first N batches of the epoch only
+            order = order[: int(s.max_steps_per_epoch) * per_rank_batch]
         loader = _loader(data, order, per_rank_batch, s.num_workers, device)
         net.train()
         t_epoch = time.perf_counter()

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-import types
+import warnings
+from pathlib import PurePosixPath
 
 import pytest
 import torch
 
 import asdlib.authors_checkpoint as ac
-from asdlib.authors_checkpoint import (CheckpointError, authors_key_table, convert_authors_state_dict,
-                                       load_authors_checkpoint, to_authors_state_dict)
+from asdlib.authors_checkpoint import (CheckpointError, UnsafeCheckpointError, authors_key_table,
+                                       convert_authors_state_dict, load_authors_checkpoint,
+                                       load_checkpoint_file, to_authors_state_dict)
 from asdlib.model import build_model
+
+import checkpoint_helpers as CH
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -79,24 +84,42 @@ def test_plain_state_dict_file_also_loads(tmp_path):
     assert torch.equal(model.arcface.weight, sd["model.arcface.weight"])
 
 
-def test_pickled_lightning_objects_fall_back_with_a_warning(tmp_path):
-    fake = types.ModuleType("fake_lightning_utils")
+@pytest.mark.parametrize("generation", ["2.x", "1.x"])
+def test_realistic_lightning_checkpoint_loads_safely(tmp_path, generation):
+    """A Lightning checkpoint with hyper-parameters (AttributeDict, Namespace, PosixPath), callback,
+    loop, optimizer and scheduler states loads with weights_only=True, Lightning not installed."""
+    sd = _authors_state_dict(2)
+    path = CH.save_lightning_checkpoint(tmp_path / "MWM_93.44_s40_m0.7.ckpt", sd, generation)
+    assert "lightning_fabric" not in sys.modules and "pytorch_lightning" not in sys.modules
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning: the safe loader reads it all
+        model = load_authors_checkpoint(path)
+    assert model.checkpoint_meta["epoch"] == 39 and model.checkpoint_meta["global_step"] == 22_680
+    assert model.checkpoint_meta["pytorch-lightning_version"] == CH.LIGHTNING_NAMES[generation]["version"]
+    assert torch.equal(model.arcface.weight, sd["model.arcface.weight"])
+    raw = load_checkpoint_file(path)
+    hp = raw["hyper_parameters"]
+    assert hp["lr"] == 1e-4 and hp.s == 40.0  # attribute access, as Lightning's AttributeDict
+    assert hp["save_dir"] == PurePosixPath("/home/user/runs/MWM")  # a pure path: no file access
+    assert hp["args"] == argparse.Namespace(gpus=1, seed=40, data="dcase2020")
+    assert raw["optimizer_states"][0]["param_groups"][0]["initial_lr"] == 1e-4
+    assert raw["lr_schedulers"][0]["T_max"] == 300
 
-    class AttributeDict(dict):
-        pass
 
-    AttributeDict.__module__ = "fake_lightning_utils"
-    AttributeDict.__qualname__ = "AttributeDict"
-    fake.AttributeDict = AttributeDict
-    sys.modules["fake_lightning_utils"] = fake
-    try:
-        hp = AttributeDict(lr=1e-4, batch_size=64)
-        torch.save(_lightning_checkpoint(_authors_state_dict(), hyper_parameters=hp),
-                   tmp_path / "ckpt.ckpt")
-    finally:
-        del sys.modules["fake_lightning_utils"]  # now unimportable, like Lightning here
-    with pytest.warns(UserWarning, match="weights_only=True"):
-        model = load_authors_checkpoint(tmp_path / "ckpt.ckpt")
+def test_unknown_class_is_refused_naming_it_and_only_loaded_when_asked(tmp_path):
+    class ExperimentConfig:
+        def __init__(self):
+            self.lr = 1e-4
+
+    path = tmp_path / "custom.ckpt"
+    with CH.lightning_pickling(), CH.fake_modules(my_project_config=ExperimentConfig):
+        torch.save(CH.lightning_checkpoint(_authors_state_dict(), config=ExperimentConfig()), path)
+    with pytest.raises(UnsafeCheckpointError) as err:
+        load_authors_checkpoint(path)
+    msg = str(err.value)
+    assert "custom.ckpt" in msg and "my_project_config.ExperimentConfig" in msg and "\n" not in msg
+    with pytest.warns(UserWarning, match="RUNS ANY CODE"):
+        model = load_authors_checkpoint(path, allow_unsafe_pickle=True)  # explicit opt-in only
     assert model.label_map == "paper"
 
 

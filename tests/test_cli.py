@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 
 import pandas as pd
@@ -228,3 +229,152 @@ def test_load_config_errors_name_file_and_setting(tmp_path):
     named.write_text("[train]\nepochs = 2\n")
     cfg = load_config(named)
     assert cfg.name == "my_run" and cfg.train.epochs == 2 and cfg.train.batch_size == 64
+
+
+# --------------------------------------------------------------------------- one line per error (issue 11)
+
+def _main(capsys, *argv) -> tuple[int, str, str]:
+    """``python -m asdlib`` in this process (``main`` is what ``__main__`` calls)."""
+    from asdlib.cli import main
+
+    with H.one_thread():
+        code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _messages(err: str) -> list[str]:
+    """The lines of stderr that are not progress bars (tqdm redraws with carriage returns)."""
+    lines = [ln.split("\r")[-1].strip() for ln in err.splitlines()]
+    return [ln for ln in lines if ln and not re.search(r"\d+/\d+ \[", ln)]
+
+
+def _copy_tree(src, dst, keep=lambda p: True):
+    import shutil
+
+    for wav in src.glob("*/test/*.wav"):
+        if keep(wav):
+            target = dst / wav.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(wav, target)
+    return dst
+
+
+def test_bad_inputs_give_one_line_and_exit_2(reference_run, tiny_data, tmp_path, capsys):
+    ckpt = reference_run / "checkpoints" / "last.pt"
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(bytes(range(256)) * 8)
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(ckpt.read_bytes()[:5000])
+    bad_truth = tmp_path / "eval_data_list.csv"
+    bad_truth.write_text("fan\nid_01_00000000.wav,normal_id_01_00000098.wav,7\n")
+    cases = [
+        (["--checkpoint", tmp_path / "nope.pt", "--data-root", tiny_data], "nope.pt", "check the path"),
+        (["--checkpoint", junk, "--data-root", tiny_data], "junk.pt", "download or create it again"),
+        (["--checkpoint", trunc, "--data-root", tiny_data], "trunc.pt", "truncated or damaged"),
+        (["--checkpoint", ckpt, "--data-root", tmp_path / "nodata"], "nodata", "--data-root must be"),
+        (["--checkpoint", ckpt, "--data-root", tiny_data, "--ground-truth", bad_truth],
+         "eval_data_list.csv, line 2", "0|1"),
+    ]
+    for args, named, todo in cases:
+        code, out, err = _main(capsys, "score", *args, "--out", tmp_path / "o")
+        assert code == 2, err
+        lines = _messages(err)
+        assert len(lines) == 1 and lines[0].startswith("python -m asdlib score: error: "), err
+        assert named in err and todo in err, err
+    code, _, err = _main(capsys, "train", "--config", tmp_path / "none.toml")
+    assert code == 2 and "none.toml" in err and len(err.strip().splitlines()) == 1
+
+
+def test_debug_flag_shows_the_traceback(tmp_path, tiny_data, data_dir):
+    args = ["score", "--checkpoint", tmp_path / "nope.pt", "--data-root", tiny_data, "--out", tmp_path / "o"]
+    plain = asdlib(*args, data_dir=data_dir)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert len(plain.stderr.strip().splitlines()) == 1 and "nope.pt" in plain.stderr
+    debug = asdlib("--debug", *args, data_dir=data_dir)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "FileNotFoundError" in debug.stderr
+
+
+def test_score_bad_wav_fail_names_it_skip_reports_it(reference_run, tiny_data, tmp_path, capsys):
+    root = _copy_tree(tiny_data, tmp_path / "data")
+    bad = sorted(root.glob("fan/test/*.wav"))[0]
+    bad.write_bytes(bad.read_bytes()[:3000])  # a truncated copy
+    ckpt = reference_run / "checkpoints" / "last.pt"
+    for extra in ([], ["--no-store"]):
+        code, _, err = _main(capsys, "score", "--checkpoint", ckpt, "--data-root", root,
+                             "--out", tmp_path / "fail", *extra)
+        assert code == 2 and str(bad) in err and "--on-bad-file skip" in err, err
+        assert len(_messages(err)) == 1 and "Traceback" not in err
+        assert not (tmp_path / "fail").exists()
+        out = tmp_path / f"skip{len(extra)}"
+        code, stdout, err = _main(capsys, "score", "--checkpoint", ckpt, "--data-root", root,
+                                  "--out", out, "--on-bad-file", "skip", *extra)
+        assert code == 0, err
+        report = pd.read_csv(out / "bad_files.csv")
+        assert report["path"].tolist() == [str(bad)] and "truncated" in report["error"][0]
+        assert "bad_files.csv" in stdout and "bad_files.csv" in err
+        fan = (out / "scores" / "anomaly_score_fan_id_00.csv").read_text().splitlines()
+        assert len(fan) == H.N_TEST_NORMAL + H.N_TEST_ANOMALY - 1 and bad.name not in "".join(fan)
+        assert (out / "metrics_per_id.csv").is_file()
+
+
+def test_score_one_class_id_is_reported_and_exits_0(reference_run, tiny_data, tmp_path, capsys):
+    root = _copy_tree(tiny_data, tmp_path / "data",
+                      keep=lambda p: not (p.parts[-3] == "fan" and p.name.startswith("anomaly")))
+    code, _, err = _main(capsys, "score", "--checkpoint", reference_run / "checkpoints" / "last.pt",
+                         "--data-root", root, "--out", tmp_path / "o")
+    assert code == 0, err
+    assert "warning: fan id_00: AUC and pAUC undefined: only normal clips (3)" in err
+    per_id = pd.read_csv(tmp_path / "o" / "metrics_per_id.csv", dtype={"machine_id": str})
+    fan = per_id.set_index("machine_type").loc["fan"]
+    assert pd.isna(fan["auc"]) and (fan["n_normal"], fan["n_anomaly"]) == (3, 0)
+    assert fan["note"] == "undefined: only normal clips (3)"
+    pump = per_id.set_index("machine_type").loc["pump"]
+    assert 0 <= pump["auc"] <= 100 and pd.isna(pump["note"])
+    assert len(list((tmp_path / "o" / "scores").glob("*.csv"))) == 2
+
+
+def test_score_evaluation_set_and_its_ground_truth(reference_run, tiny_data, tmp_path, capsys):
+    """Clips named id_XX_*.wav (no label) are scored; eval_data_list.csv labels them for the metrics."""
+    from sklearn.metrics import roc_auc_score
+
+    src = {"fan": ("00", "01"), "pump": ("00", "03")}  # test clips renamed to additional-set IDs
+    root = tmp_path / "evaluation"
+    truth_lines = []
+    for mt, (old, new) in src.items():
+        truth_lines.append(mt)
+        (root / mt / "test").mkdir(parents=True)
+        for k, wav in enumerate(sorted(tiny_data.glob(f"{mt}/test/*_id_{old}_*.wav"))):
+            name = f"id_{new}_{k:08d}.wav"
+            (root / mt / "test" / name).write_bytes(wav.read_bytes())
+            original = wav.name.replace(f"id_{old}", f"id_{new}")
+            truth_lines.append(f"{name},{original},{int(original.startswith('anomaly'))}")
+    truth = tmp_path / "eval_data_list.csv"
+    truth.write_text("\n".join(truth_lines) + "\n")
+    ckpt = reference_run / "checkpoints" / "last.pt"
+
+    code, stdout, err = _main(capsys, "score", "--checkpoint", ckpt, "--data-root", root,
+                              "--out", tmp_path / "unlabelled")
+    assert code == 0, err
+    assert "12 of 12 clip(s) are unlabelled" in err and "--ground-truth" in err
+    files = sorted(p.name for p in (tmp_path / "unlabelled" / "scores").iterdir())
+    assert files == ["anomaly_score_fan_id_01.csv", "anomaly_score_pump_id_03.csv"]
+    assert not list((tmp_path / "unlabelled").glob("metrics_*.csv"))
+
+    code, stdout, err = _main(capsys, "score", "--checkpoint", ckpt, "--data-root", root,
+                              "--out", tmp_path / "labelled", "--ground-truth", truth)
+    assert code == 0, err
+    per_id = pd.read_csv(tmp_path / "labelled" / "metrics_per_id.csv", dtype={"machine_id": str})
+    assert per_id[["machine_type", "machine_id"]].values.tolist() == [["fan", "01"], ["pump", "03"]]
+    for row in per_id.itertuples():  # the official per-ID AUC, from the score files and the truth
+        scores = dict(line.split(",") for line in (tmp_path / "labelled" / "scores" /
+                      f"anomaly_score_{row.machine_type}_id_{row.machine_id}.csv").read_text().split())
+        labels = {ln.split(",")[0]: int(ln.split(",")[2]) for ln in truth_lines
+                  if ln.startswith(f"id_{row.machine_id}_")}
+        names = sorted(scores)
+        want = 100 * roc_auc_score([labels[n] for n in names], [float(scores[n]) for n in names])
+        assert row.auc == pytest.approx(want) and (row.n_normal, row.n_anomaly) == (3, 3)
+    # the unlabelled scoring wrote the same score files
+    for f in files:
+        assert (tmp_path / "labelled" / "scores" / f).read_text() == \
+            (tmp_path / "unlabelled" / "scores" / f).read_text()

@@ -140,3 +140,19 @@ def test_wrong_layout_folder(tmp_path):
 def test_empty_folder(tmp_path):
     with pytest.raises(DatasetLayoutError, match="holds no clips"):
         scan_dataset(tmp_path)
+
+
+def test_unlabelled_evaluation_clips(tmp_path):
+    from asdlib.audio import save_wav
+    from asdlib.dataset import UNLABELLED, parse_clip_path, scan_dataset
+
+    c = parse_clip_path("x/fan/test/id_05_00000123.wav")
+    assert (c.label, c.anomaly, c.machine_id, c.index, c.dataset) == (UNLABELLED, None, "05", 123, "evaluation")
+    assert parse_clip_path("x/fan/test/id_00_00000001.wav").dataset == "development"
+    with pytest.raises(ValueError, match="id_05_00000123.wav.*rename or remove"):
+        parse_clip_path("x/fan/train/id_05_00000123.wav")  # training clips always carry a label
+    for name in ("fan/test/id_01_00000000.wav", "fan/test/normal_id_00_00000000.wav"):
+        save_wav(tmp_path / name, np.zeros(160))
+    table = scan_dataset(tmp_path)
+    assert str(table["anomaly"].dtype) == "Int64"
+    assert table["label"].tolist() == [UNLABELLED, "normal"] and table["anomaly"].isna().tolist() == [True, False]

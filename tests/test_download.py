@@ -372,3 +372,67 @@ def test_verify_counts_against_the_real_table(tmp_path):
     report = verify_counts(SAMPLE_DIR, datasets=("development",))
     assert report.found.sum() == 31 and not report.ok.any()
     assert report.expected.sum() == 20_119 + 10_868
+
+
+# --------------------------------------------------------------------------- the evaluation set (option)
+
+EVAL_FAN = {
+    "fan/test/id_01_00000000.wav": 2000,
+    "fan/test/id_01_00000001.wav": 2000,
+    "fan/test/id_03_00000000.wav": 2000,
+}
+EVAL_TRUTH = ("fan\nid_01_00000000.wav,normal_id_01_00000098.wav,0\n"
+              "id_01_00000001.wav,anomaly_id_01_00000003.wav,1\n"
+              "id_03_00000000.wav,normal_id_03_00000011.wav,0\n"
+              "id_03_00000001.wav,anomaly_id_03_00000007.wav,1\n")
+
+
+def test_evaluation_archives_are_the_facts():
+    from asdlib.dcase import GROUND_TRUTH_URL, evaluation_archives, paper_archives
+
+    archives = evaluation_archives()
+    assert [a.name for a in archives] == [f"eval_data_test_{t}.zip" for t in
+                                          ("fan", "pump", "slider", "ToyCar", "ToyConveyor", "valve")]
+    assert all("/record/3841772/" in a.url and a.dataset == "evaluation" for a in archives)
+    assert {a.name: a.md5 for a in archives}["eval_data_test_fan.zip"] == "1eb9356a768cadfd0f2e59a5c57e578b"
+    assert not {a.name for a in archives} & {a.name for a in paper_archives()}  # an option only
+    assert GROUND_TRUTH_URL == "https://zenodo.org/record/3951620/files/eval_data_list.csv?download=1"
+
+
+def test_download_evaluation_set_and_ground_truth(server, tmp_path, monkeypatch, capsys):
+    import asdlib.dcase as dcase
+    from asdlib.cli import main
+
+    dev = make_zip(tmp_path, "dev_data_fan.zip", {"fan/train/normal_id_00_00000000.wav": 2000,
+                                                  "fan/test/anomaly_id_00_00000000.wav": 2000})
+    ev = make_zip(tmp_path, "eval_data_test_fan.zip", EVAL_FAN)
+    server.files.update({dev.name: dev.data, ev.name: ev.data,
+                         "eval_data_list.csv": EVAL_TRUTH.encode()})
+    monkeypatch.setattr(dcase, "paper_archives",
+                        lambda: [Archive(dev.name, "development", "fan", "", dev.md5)])
+    monkeypatch.setattr(dcase, "evaluation_archives",
+                        lambda: [Archive(ev.name, "evaluation", "fan", "", ev.md5)])
+    monkeypatch.setattr(dl, "expected_file_counts", lambda: pd.DataFrame(
+        [("fan", "development", "train", "00", "normal", 1), ("fan", "development", "test", "00", "anomaly", 1)],
+        columns=["machine_type", "dataset", "split", "machine_id", "label", "files"]))
+    root = tmp_path / "dcase"
+    code = main(["download", "--out", str(root), "--base-url", server.url, "--evaluation"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert sorted(p.name for p in (root / "evaluation" / "fan" / "test").iterdir()) == sorted(
+        Path(m).name for m in EVAL_FAN)
+    assert (root / "evaluation" / "eval_data_list.csv").read_text() == EVAL_TRUTH
+    assert "--ground-truth" in out and "fan" in out
+    cover = dl.evaluation_coverage(root / "evaluation", root / "evaluation" / "eval_data_list.csv")
+    assert cover[["listed", "found", "missing"]].values.tolist() == [[4, 3, 1]]
+    table = scan_dataset(root / "evaluation")
+    assert set(table["label"]) == {"unlabelled"} and table["anomaly"].isna().all()
+    assert set(table["dataset"]) == {"evaluation"} and sorted(table["machine_id"].unique()) == ["01", "03"]
+    assert not list(scan_dataset(root)["dataset"] == "evaluation").count(True)  # kept apart
+
+
+def test_ground_truth_that_is_not_one_is_removed(server, tmp_path):
+    server.files["eval_data_list.csv"] = b"<html><body>rate limited</body></html>\n"
+    with pytest.raises(DownloadError, match="eval_data_list.csv.*not the ground truth.*removed"):
+        dl.download_ground_truth(tmp_path, base_url=server.url, progress=False)
+    assert not (tmp_path / "eval_data_list.csv").exists()

@@ -39,9 +39,10 @@ def test_selection_has_three_protocols(evaluation):
     on_disk = pd.read_csv(out / "selection.csv")
     assert on_disk["protocol"].tolist() == list(PROTOCOLS)
     assert on_disk["epoch"].tolist() == summary["epoch"].tolist()
-    for col in ("selected_on", "official_auc", "official_pauc", "pooled_auc", "pooled_pauc"):
+    for col in ("selected_on", "global_auc", "global_pauc", "official_auc", "official_pauc",
+                "pooled_auc", "pooled_pauc"):
         assert col in on_disk.columns, col
-    assert "test" in on_disk.set_index("protocol").loc["paper", "selected_on"]
+    assert "global test AUC" in on_disk.set_index("protocol").loc["paper", "selected_on"]
 
 
 def test_paper_picks_best_test_auc_and_last_picks_last_epoch(evaluation):
@@ -50,14 +51,17 @@ def test_paper_picks_best_test_auc_and_last_picks_last_epoch(evaluation):
     assert per_ckpt["epoch"].tolist() == [1, 2, 3]
     assert per_ckpt["checkpoint"].tolist() == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt"]
     chosen = summary.set_index("protocol")["epoch"]
-    best = per_ckpt["pooled_auc"].max()
-    assert per_ckpt.set_index("epoch").loc[chosen["paper"], "pooled_auc"] == best
+    best = per_ckpt["global_auc"].max()
+    assert per_ckpt.set_index("epoch").loc[chosen["paper"], "global_auc"] == best
+    # the global AUC is the pooled table's one ROC over every clip
+    assert per_ckpt["global_auc"].tolist() == pytest.approx(per_ckpt["all_clips_auc"].tolist())
     assert chosen["last"] == 3
     assert chosen["validation"] == per_ckpt.loc[per_ckpt["val_loss"].idxmin(), "epoch"]
     # what each protocol reports is the scoring of the checkpoint it chose
     for protocol, row in summary.set_index("protocol").iterrows():
         ckpt_row = per_ckpt.set_index("epoch").loc[row["epoch"]]
         assert row["pooled_auc"] == pytest.approx(ckpt_row["pooled_auc"])
+        assert row["global_auc"] == pytest.approx(ckpt_row["global_auc"])
         assert row["official_auc"] == pytest.approx(ckpt_row["official_auc"])
 
 

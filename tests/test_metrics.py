@@ -8,7 +8,8 @@ import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from asdlib.dcase import class_index
-from asdlib.metrics import auc_pauc, metrics_wide, official_metrics, pooled_metrics
+from asdlib.metrics import (OneClassWarning, auc_pauc, metrics_wide, official_metrics,
+                            pooled_metrics)
 
 
 def _clips(machine_type: str, machine_id: str, normal, anomaly) -> pd.DataFrame:
@@ -45,11 +46,28 @@ def test_pauc_is_sklearn_mcclish_standardised():
     assert abs(pauc - 100 * raw / 0.1) > 1  # not the plain normalised partial area
 
 
-def test_single_class_group_is_refused_with_its_name():
-    scores = pd.concat([_clips("fan", "00", [0.1, 0.2], []), _clips("fan", "02", [0.1], [0.5])])
-    with pytest.raises(ValueError, match=r"fan id_00.*normal"):
-        official_metrics(scores)
-    with pytest.raises(ValueError, match="only|both"):
+def test_single_class_group_is_reported_as_undefined_with_its_name():
+    scores = pd.concat([_clips("fan", "00", [0.1, 0.2], []), _clips("fan", "02", [0.1], [0.5]),
+                        _clips("pump", "00", [], [0.7])])
+    with pytest.warns(OneClassWarning) as record:
+        official = official_metrics(scores)
+    warned = [str(w.message) for w in record]
+    assert any("fan id_00" in w and "only normal clips (2)" in w for w in warned)
+    assert any("pump id_00" in w and "only anomalous clips (1)" in w for w in warned)
+    per_id = official["per_id"].set_index(["machine_type", "machine_id"])
+    assert np.isnan(per_id.loc[("fan", "00"), "auc"]) and np.isnan(per_id.loc[("fan", "00"), "pauc"])
+    assert per_id.loc[("fan", "00"), "note"] == "undefined: only normal clips (2)"
+    assert (per_id.loc[("fan", "00"), "n_normal"], per_id.loc[("fan", "00"), "n_anomaly"]) == (2, 0)
+    assert per_id.loc[("fan", "02"), "auc"] == 100.0 and per_id.loc[("fan", "02"), "note"] == ""
+    per_type = official["per_type"].set_index("machine_type")
+    assert per_type.loc["fan", "auc"] == 100.0  # the mean over the one defined ID
+    assert per_type.loc["fan", "note"] == "mean over the 1 of 2 IDs holding both classes"
+    assert np.isnan(per_type.loc["pump", "auc"]) and "no ID" in per_type.loc["pump", "note"]
+    assert per_type.loc["average", "auc"] == 100.0 and "1 of 2 types" in per_type.loc["average", "note"]
+    with pytest.warns(OneClassWarning, match="pooled pump"):
+        pooled = pooled_metrics(scores).set_index("machine_type")
+    assert np.isnan(pooled.loc["pump", "auc"]) and "only anomalous" in pooled.loc["pump", "note"]
+    with pytest.raises(ValueError, match="only|both"):  # the bare function still refuses
         auc_pauc([1, 1], [0.3, 0.4], group="toy")
 
 
@@ -65,11 +83,12 @@ def test_per_id_average_and_pooled_differ():
     scores = _offset_ids()
     official = official_metrics(scores)
     per_id = official["per_id"]
-    assert list(per_id.columns) == ["machine_type", "machine_id", "auc", "pauc", "n_normal", "n_anomaly"]
+    assert list(per_id.columns) == ["machine_type", "machine_id", "auc", "pauc", "n_normal", "n_anomaly",
+                                    "note"]
     assert per_id["auc"].tolist() == [100.0, 100.0]
     assert per_id["n_normal"].tolist() == [3, 3] and per_id["n_anomaly"].tolist() == [2, 2]
     per_type = official["per_type"]
-    assert list(per_type.columns) == ["machine_type", "auc", "pauc", "n_ids"]
+    assert list(per_type.columns) == ["machine_type", "auc", "pauc", "n_ids", "note"]
     assert per_type["machine_type"].tolist() == ["fan", "average"]
     assert per_type.loc[0, "auc"] == 100.0 and per_type.loc[0, "n_ids"] == 2
     pooled = pooled_metrics(scores)

@@ -1,0 +1,254 @@
+"""Property-based fuzzing (hypothesis) of the readers: WAV files (``load_wav``, store building) and
+checkpoints (ours and the authors'). Whatever the bytes, each reader returns valid data or raises
+its own error type naming the file; nothing else escapes, and nothing is left half-written.
+
+Example counts are modest (``FUZZ``) so that the suite stays fast; hypothesis keeps no example
+database and writes its files to a temporary folder, never into the repository.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import tempfile
+from pathlib import Path
+
+import hypothesis.configuration
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from asdlib.audio import AudioError, load_wav
+from asdlib.authors_checkpoint import (CheckpointError, load_authors_checkpoint, load_checkpoint_file,
+                                       to_authors_state_dict)
+from asdlib.config import RunConfig
+from asdlib.evaluate import load_any_checkpoint
+from asdlib.model import build_model
+from asdlib.store import StoreBuildError, build_store
+from asdlib.train import CHECKPOINT_FORMAT, load_model, read_checkpoint
+
+_HOME = tempfile.TemporaryDirectory(prefix="asdlib-hypothesis-")
+hypothesis.configuration.set_hypothesis_home_dir(_HOME.name)
+FUZZ = settings(max_examples=60, deadline=None, database=None, derandomize=False,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+SUBTYPES = {"PCM_U8": np.uint8, "PCM_16": np.int16, "PCM_24": None, "PCM_32": np.int32,
+            "FLOAT": np.float32, "DOUBLE": np.float64}
+
+
+_SCRATCH = tempfile.TemporaryDirectory(prefix="asdlib-fuzz-")  # removed when the session ends
+
+
+def _tmp() -> Path:
+    return Path(tempfile.mkdtemp(dir=_SCRATCH.name))
+
+
+def _wav_bytes(frames: int, rate: int = 16_000, channels: int = 1, subtype: str = "PCM_16",
+               seed: int = 0) -> bytes:
+    wave = np.random.default_rng(seed).uniform(-0.9, 0.9, (frames, channels))
+    buf = io.BytesIO()
+    sf.write(buf, wave if channels > 1 else wave[:, 0], rate, subtype=subtype, format="WAV")
+    return buf.getvalue()
+
+
+def _load_or_audio_error(path: Path):
+    """load_wav's outcome: a valid waveform, or AudioError naming the file (anything else fails)."""
+    try:
+        wave = load_wav(path)
+    except AudioError as e:
+        assert str(path) in str(e), str(e)
+        return None
+    assert wave.dtype == np.float32 and wave.ndim == 1 and wave.size > 0
+    assert np.isfinite(wave).all() and np.abs(wave).max() <= 1.0
+    return wave
+
+
+# --------------------------------------------------------------------------- WAV files
+
+@FUZZ
+@given(data=st.binary(max_size=3000), riff=st.booleans())
+def test_random_bytes_never_escape_audio_error(data, riff):
+    path = _tmp() / "clip.wav"
+    if riff:  # a plausible RIFF/WAVE start, then junk
+        data = b"RIFF" + struct.pack("<I", len(data) + 4) + b"WAVE" + data
+    path.write_bytes(data)
+    _load_or_audio_error(path)
+
+
+@FUZZ
+@given(frames=st.integers(0, 400), rate=st.sampled_from([8_000, 16_000, 22_050, 44_100]),
+       channels=st.integers(1, 2), subtype=st.sampled_from(sorted(SUBTYPES)))
+def test_every_wav_format_is_loaded_or_refused_for_its_reason(frames, rate, channels, subtype):
+    path = _tmp() / "clip.wav"
+    path.write_bytes(_wav_bytes(frames, rate, channels, subtype))
+    wave = _load_or_audio_error(path)
+    if rate != 16_000 or channels != 1 or frames == 0:
+        assert wave is None
+    else:  # 8/24/32-bit integer and float mono 16 kHz WAVs all load, at their resolution
+        assert wave is not None and wave.size == frames
+        want = sf.read(str(path), dtype="float64")[0]
+        np.testing.assert_allclose(wave, want, atol=1 / 64)
+    if wave is None:
+        with pytest.raises(AudioError, match="sample rate|channels|empty") as err:
+            load_wav(path)
+        assert str(path) in str(err.value)
+
+
+def test_truncation_at_every_byte_boundary_is_refused():
+    data = _wav_bytes(60)  # 44-byte header + 120 bytes of samples
+    folder = _tmp()
+    for cut in range(len(data)):
+        path = folder / f"cut_{cut:03d}.wav"
+        path.write_bytes(data[:cut])
+        with pytest.raises(AudioError) as err:
+            load_wav(path)
+        assert str(path) in str(err.value)
+    (folder / "whole.wav").write_bytes(data)
+    assert load_wav(folder / "whole.wav").size == 60
+
+
+@FUZZ
+@given(field=st.sampled_from(["riff_size", "fmt_size", "format", "channels", "rate", "byte_rate",
+                              "block_align", "bits", "data_size"]),
+       value=st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 1, 2**31, 0xFFFFFFF0])))
+def test_header_fields_with_any_value(field, value):
+    """Any value in any header field (including a data chunk claiming gigabytes) is handled."""
+    offsets = {"riff_size": (4, "<I"), "fmt_size": (16, "<I"), "format": (20, "<H"),
+               "channels": (22, "<H"), "rate": (24, "<I"), "byte_rate": (28, "<I"),
+               "block_align": (32, "<H"), "bits": (34, "<H"), "data_size": (40, "<I")}
+    data = bytearray(_wav_bytes(50))
+    offset, fmt = offsets[field]
+    struct.pack_into(fmt, data, offset, value % (2 ** (8 * struct.calcsize(fmt))))
+    path = _tmp() / "clip.wav"
+    path.write_bytes(bytes(data))
+    wave = _load_or_audio_error(path)
+    if field == "data_size" and 100 < value < 0xFFFFFFFF:  # more than the 100 bytes present
+        assert wave is None
+        with pytest.raises(AudioError, match="truncated"):
+            load_wav(path)
+
+
+@settings(max_examples=25, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(kinds=st.lists(st.sampled_from(["good", "junk", "truncated", "stereo", "rate", "empty"]),
+                      min_size=1, max_size=5),
+       skip=st.booleans())
+def test_store_build_is_all_or_nothing(kinds, skip):
+    """A store over fuzzed clips: fails naming the first bad file and leaves nothing, or skips them."""
+    import pandas as pd
+
+    folder = _tmp()
+    paths = []
+    for i, kind in enumerate(kinds):
+        data = {"good": lambda: _wav_bytes(80, seed=i), "junk": lambda: bytes(range(i, 200 + i)),
+                "truncated": lambda: _wav_bytes(80)[:100], "stereo": lambda: _wav_bytes(80, channels=2),
+                "rate": lambda: _wav_bytes(80, rate=8_000), "empty": lambda: b""}[kind]()
+        path = folder / "clips" / f"clip_{i}.wav"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
+        paths.append(str(path))
+    table = pd.DataFrame({"path": paths, "kind": kinds})
+    root = folder / "cache"
+    bad = [p for p, k in zip(paths, kinds) if k != "good"]
+    if bad and not skip:
+        with pytest.raises(StoreBuildError) as err:
+            build_store(table, 100, root=root, workers=1, progress=False)
+        assert any(p in str(err.value) for p in bad)
+        assert not root.exists() or not any(root.iterdir())  # no store, no half-built folder
+        return
+    with pytest.warns(UserWarning) if bad else _nothing():
+        store = build_store(table, 100, root=root, workers=1, skip_bad=skip, progress=False)
+    assert store.table["kind"].tolist() == ["good"] * kinds.count("good")
+    assert [p.name for p in root.iterdir()] == [store.folder.name]
+    for i in range(len(store)):
+        assert store.read(i).shape == (100,)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def _our_checkpoint_bytes(model_weights: dict | None = None) -> bytes:
+    """A small file in our checkpoint format (a real config, a tiny 'model' unless given)."""
+    buf = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, "config": RunConfig().to_dict(), "epoch": 1,
+                "model": model_weights or {"w": torch.arange(6.0)}, "log": {}}, buf)
+    return buf.getvalue()
+
+
+_OURS = _our_checkpoint_bytes()
+LOADERS = {"load_checkpoint_file": load_checkpoint_file, "read_checkpoint": read_checkpoint,
+           "load_model": load_model, "load_any_checkpoint": load_any_checkpoint,
+           "load_authors_checkpoint": load_authors_checkpoint}
+
+
+def _every_loader_gives_checkpoint_error(path: Path, allow_success=("load_checkpoint_file",)):
+    for name, load in LOADERS.items():
+        try:
+            load(path)
+        except CheckpointError as e:
+            assert str(path) in str(e), (name, str(e))
+        else:
+            assert name in allow_success, f"{name} accepted {path.name}"
+
+
+@FUZZ
+@given(cut=st.integers(0, len(_OURS) - 1))
+def test_truncated_checkpoint(cut):
+    path = _tmp() / "trunc.pt"
+    path.write_bytes(_OURS[:cut])
+    _every_loader_gives_checkpoint_error(path, allow_success=())
+
+
+@FUZZ
+@given(data=st.binary(max_size=4000), prefix=st.sampled_from([b"", b"PK\x03\x04", b"\x80\x02"]))
+def test_random_bytes_as_checkpoint(data, prefix):
+    path = _tmp() / "junk.ckpt"
+    path.write_bytes(prefix + data)
+    _every_loader_gives_checkpoint_error(path, allow_success=())
+
+
+@FUZZ
+@given(flips=st.lists(st.tuples(st.integers(0, len(_OURS) - 1), st.integers(1, 255)),
+                      min_size=1, max_size=8))
+def test_corrupted_checkpoint_bytes(flips):
+    """Bytes changed anywhere (container, pickle, tensor data): loaded as data or refused clearly."""
+    data = bytearray(_OURS)
+    for pos, x in flips:
+        data[pos] ^= x
+    path = _tmp() / "flipped.pt"
+    path.write_bytes(bytes(data))
+    _every_loader_gives_checkpoint_error(path, allow_success=("load_checkpoint_file", "read_checkpoint"))
+
+
+@settings(max_examples=30, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(which=st.integers(0, 219), delta=st.integers(-3, 3).filter(lambda d: d != 0),
+       ours=st.booleans())
+def test_wrong_shapes_are_refused_naming_the_key(which, delta, ours):
+    net = build_model()
+    sd = to_authors_state_dict(net) if not ours else dict(net.state_dict())
+    key = sorted(sd)[which]
+    shape = list(sd[key].shape) or [1]
+    shape[0] = max(0, shape[0] + delta)
+    sd[key] = torch.zeros(shape, dtype=sd[key].dtype)
+    path = _tmp() / "shapes.pt"
+    if ours:
+        path.write_bytes(_our_checkpoint_bytes(sd))
+        loaders = (load_model, load_any_checkpoint)
+    else:
+        torch.save({"epoch": 1, "state_dict": sd}, path)
+        loaders = (load_authors_checkpoint, load_any_checkpoint)
+    for load in loaders:
+        with pytest.raises(CheckpointError) as err:
+            load(path)
+        assert str(path) in str(err.value) and key.split(".")[-1] in str(err.value)
