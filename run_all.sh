@@ -6,6 +6,11 @@
 #   ./run_all.sh --profile smoke --only 04  # rerun one notebook (repeat --only for more)
 #   ./run_all.sh --profile paper -p authors_checkpoint True   # pass a parameter to every notebook
 #   ./run_all.sh --profile paper --insist   # paper profile without a GPU (shows the time estimate first)
+#   ./run_all.sh --profile paper --data-root /data/dcase2020   # a DCASE tree you already have: counts
+#                                           # checked, no download (--check-content: WAV headers too)
+#   ./run_all.sh --profile paper --precision bf16   # opt in to bf16 autocast (the authors: fp32)
+#   ./run_all.sh --profile paper --overrides '{"train.epochs": 2}'   # settings for every run
+#                                           # (JSON, same as ASD_RUN_OVERRIDES; for rehearsals)
 #
 # Everything goes under results/<profile>/: executed notebooks, tables (CSV, Markdown, LaTeX),
 # figures (PNG, PDF) and REPORT.md. Stops at the first failing notebook, names it and keeps
@@ -13,8 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
-PROFILE=""; ONLY=(); PARAMS=(); INSIST=0
+usage() { sed -n '2,/^set -e/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
+PROFILE=""; ONLY=(); PARAMS=(); INSIST=0; DATA_ROOT=""; CHECK_CONTENT=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) PROFILE="${2:?--profile needs smoke or paper}"; shift 2 ;;
@@ -22,6 +27,11 @@ while [ $# -gt 0 ]; do
     --only) ONLY+=("${2:?--only needs a notebook number, e.g. 04}"); shift 2 ;;
     -p|--parameter) PARAMS+=(-p "${2:?-p needs NAME VALUE}" "${3:?-p needs NAME VALUE}"); shift 3 ;;
     --insist) INSIST=1; shift ;;
+    --data-root) DATA_ROOT="${2:?--data-root needs a folder}"; shift 2 ;;
+    --check-content) CHECK_CONTENT=1; shift ;;
+    --precision) export ASD_PRECISION="${2:?--precision needs fp32 or bf16}"; shift 2
+                 case "$ASD_PRECISION" in fp32|bf16) ;; *) echo "run_all.sh: --precision $ASD_PRECISION: expected fp32 or bf16" >&2; exit 2 ;; esac ;;
+    --overrides) export ASD_RUN_OVERRIDES="${2:?--overrides needs a JSON object}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_all.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -32,13 +42,19 @@ case "$PROFILE" in
   *) echo "run_all.sh: unknown profile '$PROFILE' (smoke or paper)" >&2; exit 2 ;;
 esac
 
+if [ -n "$DATA_ROOT" ]; then
+  [ -d "$DATA_ROOT" ] || { echo "run_all.sh: --data-root $DATA_ROOT is not a folder" >&2; exit 2; }
+  export ASD_DCASE_DIR="$(cd "$DATA_ROOT" && pwd)"   # read by asdlib.paths.dcase_dir()
+fi
+
 source scripts/ensure_env.sh
 STARTED=$(date +%s)
-OUT="results/$PROFILE"
+OUT="$("$PY" -c 'import sys; from asdlib.paths import results_dir; print(results_dir(sys.argv[1]))' "$PROFILE")"
 mkdir -p "$OUT/notebooks"
 "$PY" scripts/build_notebooks.py --check >/dev/null || "$PY" scripts/build_notebooks.py >/dev/null
 
 PRE=(preflight --profile "$PROFILE"); [ "$INSIST" = 1 ] && PRE+=(--insist)
+[ "$CHECK_CONTENT" = 1 ] && PRE+=(--check-content)
 "$PY" -m asdlib.reproduction "${PRE[@]}"
 [ "$INSIST" = 1 ] && PARAMS+=(-p insist True)
 

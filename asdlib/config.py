@@ -31,9 +31,14 @@ class DataConfig:
     max_train_clips: int | None = None
 
     def root_path(self) -> Path:
-        """Absolute dataset folder."""
-        p = Path(self.root).expanduser()
-        return p if p.is_absolute() else data_dir() / p
+        """Absolute dataset folder (``asdlib.paths.resolve_data_root``: ``dcase2020`` follows ``ASD_DCASE_DIR``)."""
+        from .paths import resolve_data_root
+
+        return resolve_data_root(self.root)
+
+
+#: Training precisions: "fp32" as the authors trained, "bf16" autocast as an opt-in.
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,16 @@ class TrainSettings:
     checkpoint_every: int = 20
     num_workers: int = 4
     device: str = "auto"
-    amp: bool = True
+    #: Cap on training steps per epoch (None: every batch). For rehearsals and tests only;
+    #: the validation split and checkpoints are unchanged.
+    max_steps_per_epoch: int | None = None
+    #: "fp32" (the authors' precision: Lightning's default 32-bit training) or "bf16" (autocast
+    #: of the network to bfloat16, features and loss in fp32; an explicit opt-in, faster on GPUs).
+    precision: str = "fp32"
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"train.precision = {self.precision!r}: expected one of {list(PRECISIONS)}")
 
 
 #: Settings that may differ between a checkpoint and the run resuming it.
@@ -95,13 +109,21 @@ class RunConfig:
 
 def _build(cls, d: dict | None, where: str):
     d = dict(d or {})
+    if cls is TrainSettings and "amp" in d:
+        # configurations and checkpoints written before `precision` existed: amp = true meant
+        # bf16 autocast (on CUDA only); without CUDA such runs trained in fp32.
+        amp = d.pop("amp")
+        d.setdefault("precision", "bf16" if amp else "fp32")
     known = {f.name for f in fields(cls)}
     unknown = set(d) - known
     if unknown:
         raise ValueError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
     if "machine_types" in d and d["machine_types"] is not None:
         d["machine_types"] = tuple(d["machine_types"])
-    return cls(**d)
+    try:
+        return cls(**d)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def run_config_from_dict(d: dict, where: str = "configuration") -> RunConfig:
@@ -142,5 +164,5 @@ def profile_configs(profile: str) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.toml"))}
 
 
-__all__ = ["DataConfig", "TrainSettings", "RunConfig", "load_config", "run_config_from_dict",
+__all__ = ["DataConfig", "TrainSettings", "RunConfig", "PRECISIONS", "load_config", "run_config_from_dict",
            "profile_configs", "replace"]

@@ -27,10 +27,22 @@ PROFILE_DESCRIPTIONS = {
 }
 
 
+#: Set (to anything but "" or "0") by benchmarks/rehearsal.py: every banner and REPORT.md say so.
+REHEARSAL_ENV = "ASD_REHEARSAL"
+REHEARSAL_LABEL = ("REHEARSAL: synthetic data at DCASE scale, training capped - numbers are "
+                   "meaningless")
+
+
+def is_rehearsal() -> bool:
+    """Whether this process runs a dress rehearsal (``$ASD_REHEARSAL`` set by benchmarks/rehearsal.py). Notebook 01."""
+    return os.environ.get(REHEARSAL_ENV, "").strip() not in ("", "0")
+
+
 def profile_banner(profile: str) -> str:
     """One line naming the profile and what its numbers mean, for captions and reports. Notebook 01."""
     what = PROFILE_DESCRIPTIONS.get(profile, "custom profile, see its configuration")
-    return f"Profile: {profile} \u2014 {what}"
+    banner = f"Profile: {profile} \u2014 {what}"
+    return f"{REHEARSAL_LABEL} \u2014 {banner}" if is_rehearsal() else banner
 
 
 def _check_name(name: str) -> str:

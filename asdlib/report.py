@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from .outputs import atomic_write_text, profile_banner
+from .outputs import REHEARSAL_LABEL, atomic_write_text, is_rehearsal, profile_banner
 from .paths import PROJECT_ROOT
 
 SMOKE_WARNING = (
@@ -114,6 +114,8 @@ def run_metadata(profile: str, started_at: datetime | float | None = None) -> di
         "timestamp": now.isoformat(timespec="seconds"),
         "started_at": start.isoformat(timespec="seconds") if start else None,
         "run_time_s": round((now - start).total_seconds(), 1) if start else None,
+        "rehearsal": is_rehearsal(),
+        "run_overrides": os.environ.get("ASD_RUN_OVERRIDES") or None,
     }
     return meta
 
@@ -144,6 +146,10 @@ def render_report(meta: dict, sections: Sequence[dict], title: str | None = None
              meta.get("banner") or profile_banner(profile), ""]
     if profile == "smoke":
         lines += [SMOKE_WARNING, ""]
+    if meta.get("rehearsal"):
+        lines += [f"**{REHEARSAL_LABEL}.** This is a dress rehearsal of the pipeline "
+                  "(benchmarks/rehearsal.py): the clips are synthetic, the training is capped; only "
+                  "the timings and the fact that every step ran mean anything.", ""]
     facts = [
         ("Profile", profile),
         ("Commit", meta.get("git_commit", "unknown")),
@@ -154,6 +160,8 @@ def render_report(meta: dict, sections: Sequence[dict], title: str | None = None
         ("Written", meta.get("timestamp", "unknown")),
         ("Run time", format_duration(meta.get("run_time_s"))),
     ]
+    if meta.get("run_overrides"):
+        facts.append(("Overrides applied to every run (ASD_RUN_OVERRIDES)", f"`{meta['run_overrides']}`"))
     lines += [f"- **{k}:** {v}" for k, v in facts] + [""]
     for sec in sections:
         lines += [f"## {sec['title']}", ""]

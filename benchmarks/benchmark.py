@@ -545,9 +545,11 @@ def bench_memory(work: Path, store) -> dict:
 
 # =========================================================================== 5. GPU
 
-def bench_gpu(work: Path, store, table: pd.DataFrame, quick: bool, device: str) -> dict:
-    """Clips/s of the paper configuration (batch 64, AMP bf16 as ``train()`` does on CUDA) with
-    the store pipeline and with the authors' one-WAV-per-item loader, on ``device``."""
+def bench_gpu(work: Path, store, table: pd.DataFrame, quick: bool, device: str,
+              precision: str = "fp32") -> dict:
+    """Clips/s of the paper configuration (batch 64, ``precision`` fp32 as the authors and
+    ``train()`` by default, or the bf16 opt-in) with the store pipeline and with the authors'
+    one-WAV-per-item loader, on ``device``."""
     from asdlib.loss import mixup, noisy_arcmix_loss
     from asdlib.model import build_model
     from asdlib.store import StoreDataset
@@ -558,7 +560,7 @@ def bench_gpu(work: Path, store, table: pd.DataFrame, quick: bool, device: str) 
     torch.manual_seed(0)
     net = build_model().to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-    amp = dev.type == "cuda"
+    amp = precision == "bf16"
     rng = np.random.default_rng(0)
     perm = rng.permutation(len(store))
     targets = store.table["class_index"].to_numpy()[perm]
@@ -602,7 +604,7 @@ def bench_gpu(work: Path, store, table: pd.DataFrame, quick: bool, device: str) 
             num_workers=0),
     }
     out = {"device": str(dev), "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-           "batch_size": batch, "amp_bf16": amp, "timed_batches": max_batches,
+           "batch_size": batch, "precision": precision, "amp_bf16": amp, "timed_batches": max_batches,
            "store_workers": workers}
     for name, loader in pipelines.items():
         out[f"{name}_clips_per_s"] = run(loader)
@@ -765,22 +767,29 @@ def write_report(res: dict, path: Path) -> None:
     L.append("## 5. GPU: paper configuration throughput\n")
     if gpu.get("not_measured"):
         L.append(f"{gpu['not_measured']}.\n")
-        L.append("On a CUDA machine this section trains the paper configuration (batch 64, "
-                 "bf16 autocast as `train()` does) from the store pipeline and from the authors'-"
-                 "style loader, reports clips/s of each and of compute alone, the epoch time for "
-                 "36,283 clips and the GPU-hours of 8 runs x 300 epochs.\n")
-    else:
-        L.append(f"Device: {gpu['gpu'] or gpu['device']}, batch {gpu['batch_size']}, bf16 autocast "
-                 f"{gpu['amp_bf16']}, {gpu['timed_batches']} timed batches after one warm-up batch.\n")
+        L.append("On a CUDA machine this section trains the paper configuration (batch 64) in fp32 "
+                 "(the authors' precision and `train()`'s default) and with the bf16 autocast "
+                 "opt-in, from the store pipeline and from the authors'-style loader, and reports "
+                 "clips/s of each and of compute alone, the epoch time for 36,283 clips and the "
+                 "GPU-hours of 8 runs x 300 epochs.\n")
+    for g in [gpu, res.get("gpu_bf16")]:
+        if not g or g.get("not_measured"):
+            continue
+        L.append(f"Device: {g['gpu'] or g['device']}, batch {g['batch_size']}, precision "
+                 f"{g.get('precision', 'bf16' if g['amp_bf16'] else 'fp32')}, "
+                 f"{g['timed_batches']} timed batches after one warm-up batch.\n")
         L.append("| pipeline | clips/s | epoch (36,283 clips) | 8 runs x 300 epochs |")
         L.append("|---|---:|---:|---:|")
         for k, name in (("wav_per_item_no_workers", "authors' loader (WAV per item, 0 workers)"),
-                        ("store", f"store ({gpu['store_workers']} workers)"),
+                        ("store", f"store ({g['store_workers']} workers)"),
                         ("compute_only", "compute only (batch resident on device)")):
-            L.append(f"| {name} | {fmt(gpu[f'{k}_clips_per_s'])} | "
-                     f"{gpu[f'{k}_epoch_seconds'] / 60:.1f} min | "
-                     f"{gpu[f'{k}_gpu_hours_8x300']:.1f} GPU-h |")
-        L.append(f"\nStore vs authors' loader: {gpu['ratio_store_vs_wav']:.2f}x.\n")
+            L.append(f"| {name} | {fmt(g[f'{k}_clips_per_s'])} | "
+                     f"{g[f'{k}_epoch_seconds'] / 60:.1f} min | "
+                     f"{g[f'{k}_gpu_hours_8x300']:.1f} GPU-h |")
+        L.append(f"\nStore vs authors' loader: {g['ratio_store_vs_wav']:.2f}x.\n")
+    precision = HERE / "precision_results.json"  # written by benchmarks/precision.py
+    if precision.is_file():
+        L.append(json.loads(precision.read_text())["markdown"])
     L.append("Raw numbers: `benchmarks/results.json`.")
     path.write_text("\n".join(L) + "\n")
 
@@ -819,6 +828,8 @@ def main(argv=None) -> int:
     res["memory"] = bench_memory(work, store)
     if torch.cuda.is_available() or args.gpu_section_device:
         res["gpu"] = bench_gpu(work, store, table, args.quick, args.gpu_section_device or "cuda")
+        res["gpu_bf16"] = bench_gpu(work, store, table, args.quick,
+                                    args.gpu_section_device or "cuda", precision="bf16")
     else:
         res["gpu"] = {"not_measured": "not measured: no GPU on this machine"}
     res["loadavg_at_end"] = loadavg()

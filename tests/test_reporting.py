@@ -58,7 +58,7 @@ def test_table2_to_4():
     assert t4.loc["882 k", "auc"] == 91.72 and t4.loc["882 k", "attention"] == False  # noqa: E712
 
 
-def test_table1_row_means_differ_from_table2():
+def test_table1_row_means_differ_from_table2_global_auc():
     means = pn.table1_row_means().set_index("method")
     prop = means.loc["Proposed approach (paper)"]
     assert round(prop.auc_table1_mean, 2) == 94.65

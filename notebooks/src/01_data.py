@@ -24,7 +24,7 @@
 # minutes of extraction and counting.
 #
 # **asdlib modules used**: `paths`, `dcase`, `dataset`, `download`, `synthetic`, `audio`,
-# `features`, `plots`, `outputs`, `reproduction`.
+# `features`, `plots`, `outputs`, `reproduction`, `local_data`.
 #
 # ## Contents
 # 1. Parameters and imports
@@ -72,6 +72,7 @@ from asdlib.dcase import (ARCHIVE_MD5, SAMPLE_RATE, expected_file_counts, label_
 from asdlib.download import (DownloadError, check_disk, download_dcase, download_file,
                              verify_counts)
 from asdlib.features import (LogMel)
+from asdlib.local_data import (check_dcase_tree, existing_tree)
 from asdlib.outputs import (profile_banner, save_fig, save_table)
 from asdlib.paths import (SAMPLE_DIR, data_dir, dcase_dir, results_dir)
 from asdlib.plots import (plot_logmels, plot_waveform)
@@ -156,13 +157,23 @@ print(f"profile {profile}: training data in {root}, clips of {config.model.clip_
 #
 # `run_all.sh` has already run the preflight check (disk space, network, GPU) before this
 # notebook started. In the smoke profile this cell does nothing.
+#
+# **Data you already have.** If `dcase_dir()` already holds an extracted DCASE 2020 Task 2 tree
+# (`run_all.sh --data-root /path/to/tree`, or `ASD_DCASE_DIR`; `asdlib.paths` says how the
+# folder is chosen), `existing_tree` checks its file counts against the table and the download
+# is skipped: no archives, no network. A tree with missing or extra files stops here with the
+# machine type, ID and split of every group that differs.
 
 # %%
 if profile == "paper":
     assert root == dcase_dir(), f"the paper configuration should read {dcase_dir()}, not {root}"
-    status = download_dcase(paper_archives(), dcase_dir(), base_url=base_url,
-                            keep_archives=keep_archives)
-    display(status)
+    tree = existing_tree(dcase_dir())
+    if tree is not None:
+        print(tree.summary())
+    else:
+        status = download_dcase(paper_archives(), dcase_dir(), base_url=base_url,
+                                keep_archives=keep_archives)
+        display(status)
 else:
     print("smoke profile: nothing to download (12 archives, ~15 GB, in the paper profile)")
 
@@ -234,18 +245,20 @@ sample[["machine_type", "machine_id", "split", "label", "file_name"]].head(8)
 #
 # Counting files is a cheap and strong check: a missing archive, an interrupted extraction or a
 # folder extracted twice all show up as a count that differs from the DCASE table. In the paper
-# profile `verify_counts` compares every (type, dataset, split, ID, label) group with the table,
-# and the notebook stops with the groups that differ.
+# profile `check_dcase_tree` compares every (type, dataset, split, ID, label) group with the table
+# (the same comparison as `verify_counts`; `ASD_EXPECTED_COUNTS` can name another table, which the
+# rehearsal of `benchmarks/rehearsal.py` uses), and the notebook stops with the groups that differ.
 
 # %%
 if profile == "paper":
-    check = verify_counts(dcase_dir())
-    bad = check[~check["ok"]]
-    if len(bad):
+    tree_check = check_dcase_tree(dcase_dir(), raise_on_error=False)
+    if not tree_check.ok:
         raise RuntimeError(
-            f"{len(bad)} groups of files differ from the DCASE 2020 Task 2 table:\n{bad.to_string()}\n"
-            "Rerun this notebook to resume the download; if the counts still differ, delete "
-            f"{dcase_dir()} and download again.")
+            f"{len(tree_check.differences)} groups of files differ from the {tree_check.counts_source}:\n"
+            + "\n".join(tree_check.differences) + "\nRerun this notebook to resume the download; if "
+            f"the counts still differ, delete {dcase_dir()} and download again.")
+    print(tree_check.summary())
+    check = tree_check.counts
     display(check.groupby(["dataset", "split"])[["expected", "found"]].sum())
 else:
     planned = sum(len(ids) for ids in clips.groupby("machine_type")["machine_id"].unique()) * (40 + 12 + 12)

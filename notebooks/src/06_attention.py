@@ -75,7 +75,7 @@ print(banner, f"| device: {device}")
 # ## 2. The trained model and the figure clip
 #
 # We use the `proposed` run of this profile at the checkpoint the `paper` protocol chose (the
-# best test AUC, as the authors did; notebook 04). `ensure_runs` trains and evaluates the run
+# best global test AUC, as the authors did; notebook 04). `ensure_runs` trains and evaluates the run
 # first if needed (and, in the smoke profile, generates the synthetic data if notebook 01 has not).
 
 # %%
