@@ -9,7 +9,6 @@ Explained in notebook 04_evaluation (scoring with the authors' weights) and 06_a
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import pickle
 import re
@@ -330,14 +329,6 @@ def load_authors_checkpoint(path: str | Path, map_location: str | torch.device =
 
 # --------------------------------------------------------------------------- download
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_authors_checkpoint(dest_dir: str | Path, *, progress: bool = True) -> Path:
     """Download the authors' checkpoint into ``dest_dir`` once; record its size and SHA-256, verify later. Notebook 04.
 
@@ -345,7 +336,7 @@ def fetch_authors_checkpoint(dest_dir: str | Path, *, progress: bool = True) -> 
     SHA-256) and every later call (or re-download) must match that record, else
     ``CheckpointError``. Without a network the downloader's ``DownloadError`` propagates.
     """
-    from .download import DownloadError, download_file
+    from .download import DownloadError, download_file, file_digest
 
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -368,7 +359,7 @@ def fetch_authors_checkpoint(dest_dir: str | Path, *, progress: bool = True) -> 
                 e.add_note(f"could not download the authors' checkpoint from {url} to {dest}; "
                            "without a network, copy the file there by hand")
             raise
-    size, sha = dest.stat().st_size, _sha256(dest)
+    size, sha = dest.stat().st_size, file_digest(dest, "sha256")
     if record is None:
         why = _describe_non_checkpoint(dest)
         if why:

@@ -7,7 +7,9 @@ is bundled in ``data/authors-score-arrays/`` with the licence; this module check
 SHA-256 before reading it. It is a real-data tier that needs no download and no training:
 the authors' pooled Table 1, their global AUC and the official per-ID table, in seconds.
 
-What the arrays turn out to be (tested): a global AUC of 63.48, so not the paper's model (93.44);
+What the arrays turn out to be (tested): a global AUC of 63.48, so not the paper's model (93.44),
+but the value of Table 3's Wavegram-only row (63.48 / 54.12; our pAUC 54.1287 truncated), which
+the authors' script would have saved from that run's selected checkpoint (an inference);
 per-class counts equal to the DCASE development test counts; class 13 holding the 658 clips of
 pump id_06 and slider id_00 together (the label-map collision). The clips are stored in a
 shuffled order without file names, so the clips of class 13 cannot be split into the two
@@ -18,13 +20,13 @@ Explained in notebook 04_evaluation.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .dcase import MACHINE_TYPES, PAPER_OFFSETS, PAPER_TYPE_MASKS, class_index, expected_file_counts
+from .download import file_digest
 from .paths import AUTHORS_SCORES_DIR
 
 #: The five files, the array each holds and its SHA-256 (paper-facts section 7).
@@ -48,14 +50,6 @@ class AuthorsScoresError(ValueError):
     """A score array is missing, altered (wrong SHA-256) or inconsistent with the others."""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify_authors_scores(folder: str | Path = AUTHORS_SCORES_DIR) -> dict[str, str]:
     """Check the SHA-256 of the five score files; an error names the missing or altered file. Notebook 04."""
     folder = Path(folder)
@@ -65,7 +59,7 @@ def verify_authors_scores(folder: str | Path = AUTHORS_SCORES_DIR) -> dict[str, 
         if not path.is_file():
             raise AuthorsScoresError(f"{path}: missing; the authors' score arrays ship in "
                                      f"{AUTHORS_SCORES_DIR} (from {AUTHORS_SCORES_SOURCE})")
-        got = _sha256(path)
+        got = file_digest(path, "sha256")
         if got != want:
             raise AuthorsScoresError(f"{path}: SHA-256 {got} differs from the released file's "
                                      f"{want}; restore it from {AUTHORS_SCORES_SOURCE}")

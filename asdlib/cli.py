@@ -51,13 +51,10 @@ def _cmd_train(args) -> int:
     from .config import load_config
     from .train import train
 
-    try:
-        overrides = _parse_set(args.set)
-        if args.precision:
-            overrides["train.precision"] = args.precision
-        config = load_config(args.config).with_overrides(overrides)
-    except (FileNotFoundError, ValueError):  # main() prints one line naming file and setting
-        raise
+    overrides = _parse_set(args.set)  # errors: main() prints one line naming file and setting
+    if args.precision:
+        overrides["train.precision"] = args.precision
+    config = load_config(args.config).with_overrides(overrides)
     out = Path(args.out) if args.out else _default_run_dir(Path(args.config), config.name)
     train(config, out, resume=not args.no_resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -153,19 +150,16 @@ def _cmd_synth(args) -> int:
 def _cmd_download(args) -> int:
     from .dcase import paper_archives
     from .download import download_dcase, verify_counts
-    from .local_data import DataTreeError, existing_tree
+    from .local_data import existing_tree
     from .paths import dcase_dir
 
     if getattr(args, "data_root", None):
-        try:  # a tree the user already has: check it, never download into it
-            tree = existing_tree(args.data_root, content=args.check_content, progress=True)
-        except DataTreeError as exc:
-            print(str(exc), file=sys.stderr)
-            return 1
+        # a tree the user already has: check it, never download into it; a tree that differs
+        # raises DataTreeError (bad input: one line naming the groups, exit 2)
+        tree = existing_tree(args.data_root, content=args.check_content, progress=True)
         if tree is None:
-            print(f"{args.data_root} holds no extracted DCASE tree (<type>/train, <type>/test); "
-                  "drop --data-root to download the data", file=sys.stderr)
-            return 1
+            raise ValueError(f"{args.data_root} holds no extracted DCASE tree (<type>/train, "
+                             "<type>/test); drop --data-root to download the data")
         print(tree.summary())
         return 0
     root = Path(args.out) if args.out else dcase_dir()

@@ -13,15 +13,16 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from .model import ModelConfig
-from .paths import CONFIGS_DIR, data_dir
+from .paths import CONFIGS_DIR
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Which clips a run trains and is tested on. Notebook 03.
 
-    ``root`` is a folder in the DCASE layout; a relative path is taken under the data folder
-    (``asdlib.paths.data_dir()``), so ``"dcase2020"`` means ``data/dcase2020``.
+    ``root`` is a folder in the DCASE layout; ``"dcase2020"`` means ``asdlib.paths.dcase_dir()``
+    (``ASD_DCASE_DIR`` / ``run_all.sh --data-root``, else ``data/dcase2020``) and any other
+    relative path is taken under the data folder (``asdlib.paths.data_dir()``).
     """
 
     root: str = "dcase2020"
@@ -109,11 +110,11 @@ class RunConfig:
 
 def _build(cls, d: dict | None, where: str):
     d = dict(d or {})
-    if cls is TrainSettings and "amp" in d:
-        # configurations and checkpoints written before `precision` existed: amp = true meant
-        # bf16 autocast (on CUDA only); without CUDA such runs trained in fp32.
-        amp = d.pop("amp")
-        d.setdefault("precision", "bf16" if amp else "fp32")
+    if cls is TrainSettings and "amp" in d:  # written before `precision` existed
+        raise ValueError(
+            f"{where}: setting 'amp' was replaced by 'precision' (\"fp32\", the authors' and the "
+            f"default, or \"bf16\" as an opt-in); amp = {d['amp']!r} meant bf16 autocast on CUDA "
+            "and fp32 elsewhere: write the precision the run really used, or train it again")
     known = {f.name for f in fields(cls)}
     unknown = set(d) - known
     if unknown:

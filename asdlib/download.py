@@ -62,13 +62,18 @@ def _human(n: float) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def file_md5(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """MD5 hex digest of a file, read in chunks. Notebook 01."""
-    h = hashlib.md5()
+def file_digest(path: str | os.PathLike, algorithm: str = "md5", chunk_size: int = 1 << 20) -> str:
+    """Hex digest (``md5``, ``sha256``, ...) of a file, read in chunks. Notebook 01."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk_size), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def file_md5(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """MD5 hex digest of a file, read in chunks (the DCASE archives' checksums). Notebook 01."""
+    return file_digest(path, "md5", chunk_size)
 
 
 def check_network(url: str = "https://zenodo.org", timeout: float = 5) -> bool:

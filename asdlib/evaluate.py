@@ -36,11 +36,25 @@ PROTOCOL_NOTES = {
 }
 
 
-def evaluation_clips(root: str | Path, label_map: str = "paper", machine_types=None) -> pd.DataFrame:
-    """The test clips under a DCASE-layout folder with class indices under ``label_map``. Notebook 04."""
+def evaluation_clips(root: str | Path, label_map: str = "paper", machine_types=None, *,
+                     labelled_only: bool = False) -> pd.DataFrame:
+    """The test clips under a DCASE-layout folder with class indices under ``label_map``. Notebook 04.
+
+    ``labelled_only=True`` leaves out unlabelled evaluation-set clips (``id_XX_*.wav``, which the
+    DCASE evaluation archives extract into the same ``<type>/test`` folders), with a warning
+    saying how many: what the development metrics and model selection need.
+    """
     from .dataset import add_class_index, scan_dataset
 
     table = scan_dataset(root, machine_types=machine_types, splits=("test",))
+    if labelled_only:
+        unlabelled = table["anomaly"].isna()
+        if unlabelled.any():
+            warnings.warn(f"{int(unlabelled.sum())} unlabelled evaluation-set clip(s) under {root} "
+                          "left out: the development metrics use the labelled test clips only",
+                          stacklevel=2)
+            table = table[~unlabelled].reset_index(drop=True)
+            table["anomaly"] = table["anomaly"].astype(int)
     return add_class_index(table, label_map)
 
 
@@ -128,10 +142,11 @@ def metric_tables(scores: pd.DataFrame, label_map: str = "paper") -> dict[str, p
 
 
 def summary_row(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
-    """Overall numbers of one scoring: global AUC/pAUC, official average, and (if present) pooled average / all clips. Notebook 04.
+    """Overall numbers of one scoring: global AUC/pAUC, official average and (if present) pooled average. Notebook 04.
 
-    ``global_*`` is the authors' selection metric and Table 2's number; ``pooled_*`` is the mean
-    of the pooled per-type values (Table 1's row mean); ``official_*`` the DCASE per-ID mean.
+    ``global_*`` is the authors' selection metric and Table 2's number (one ROC over every clip,
+    equal to the pooled table's ``all_clips`` row); ``pooled_*`` is the mean of the pooled
+    per-type values (Table 1's row mean); ``official_*`` the DCASE per-ID mean.
     """
     pt = tables["per_type"].set_index("machine_type")
     row = {}
@@ -142,9 +157,7 @@ def summary_row(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     if "pooled" in tables:
         pooled = tables["pooled"].set_index("machine_type")
         row.update({"pooled_auc": pooled.loc["average", "auc"],
-                    "pooled_pauc": pooled.loc["average", "pauc"],
-                    "all_clips_auc": pooled.loc["all_clips", "auc"],
-                    "all_clips_pauc": pooled.loc["all_clips", "pauc"]})
+                    "pooled_pauc": pooled.loc["average", "pauc"]})
     return row
 
 
@@ -274,8 +287,9 @@ def select_checkpoints(per_ckpt: pd.DataFrame) -> dict[str, int]:
 
     ``paper``: highest ``global_auc`` (one ROC over all test clips; the authors' rule, a choice
     made on test data); ``validation``: lowest ``val_loss`` (the last epoch when no run logged
-    one); ``last``: the highest epoch. Ties go to the earliest epoch, as a running "best so far"
-    in the authors' loop keeps the first maximum.
+    one); ``last``: the highest epoch. Ties go to the earliest epoch. (The authors' loop keeps
+    the first checkpoint with a strictly higher AUC in the order their folder listing returns,
+    which they do not fix; the rolling last checkpoint is among the candidates there as here.)
     """
     need = {"epoch", PAPER_SELECTION_METRIC}
     if not need <= set(per_ckpt.columns):
@@ -300,11 +314,13 @@ def select_checkpoints(per_ckpt: pd.DataFrame) -> dict[str, int]:
 def evaluate_run(run_dir: str | Path, data_root: str | Path | None = None, *,
                  out_dir: str | Path | None = None, batch_size: int = 32, device=None,
                  progress: bool = True) -> pd.DataFrame:
-    """Score every saved checkpoint of a run on the test clips and apply the three selection protocols. Notebook 04.
+    """Score every saved checkpoint of a run on the labelled test clips and apply the three selection protocols. Notebook 04.
 
-    Writes ``<out_dir>/checkpoints.csv`` (one row per checkpoint) and, per protocol,
-    ``<out_dir>/<protocol>/`` with DCASE score files and metric tables. Returns the selection
-    summary (protocol, epoch, official and pooled averages, what it was selected on).
+    Writes ``<out_dir>/checkpoints.csv`` (one row per checkpoint: global, official and pooled
+    AUC/pAUC, validation loss) and, per protocol, ``<out_dir>/<protocol>/`` with DCASE score
+    files and metric tables. Returns the selection summary (protocol, epoch, global, official
+    and pooled numbers, what it was selected on). ``paper`` selects on the global AUC
+    (``select_checkpoints``).
     """
     from .config import run_config_from_dict
     from .store import build_store
@@ -318,7 +334,7 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path | None = None, *,
     config = run_config_from_dict(read_checkpoint(ckpts[-1])["config"])
     root = Path(data_root) if data_root else config.data.root_path()
     label_map = config.data.label_map
-    clips = evaluation_clips(root, label_map, config.data.machine_types)
+    clips = evaluation_clips(root, label_map, config.data.machine_types, labelled_only=True)
     store = build_store(clips, config.model.num_samples, name=f"test-{root.name}",
                         progress=progress)
     clips = store.table

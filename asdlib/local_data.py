@@ -43,7 +43,7 @@ PAPER_DATASETS = ("development", "additional_training")
 COUNTS_ENV = "ASD_EXPECTED_COUNTS"
 
 
-class DataTreeError(RuntimeError):
+class DataTreeError(ValueError):
     """An existing data tree that does not match the expected DCASE files (counts or content). Notebook 01."""
 
 
@@ -57,6 +57,9 @@ class TreeCheck:
     header_problems: list[str] = field(default_factory=list)
     content_checked: bool = False
     counts_source: str = "DCASE 2020 Task 2 table"
+    #: Clips of datasets outside the check (e.g. the unlabelled evaluation set extracted into the
+    #: same ``<type>/test`` folders), by dataset: not used for training or the development metrics.
+    other_clips: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -71,9 +74,11 @@ class TreeCheck:
     def summary(self) -> str:
         """One line saying what was checked and the verdict. Notebook 01."""
         what = "counts and WAV headers" if self.content_checked else "counts"
+        others = "".join(f"; it also holds {n:,} {ds} clip(s), left out of training and of the "
+                         "development metrics" for ds, n in sorted(self.other_clips.items()))
         if self.ok:
             return (f"existing tree {self.root} accepted: {self.n_files:,} files, {what} match the "
-                    f"{self.counts_source}; no download needed")
+                    f"{self.counts_source}; no download needed{others}")
         return (f"existing tree {self.root} refused: {len(self.differences)} count group(s) and "
                 f"{len(self.header_problems)} file header(s) differ from the {self.counts_source}")
 
@@ -160,10 +165,11 @@ def check_dcase_tree(root: str | os.PathLike, *, datasets: Iterable[str] = PAPER
     except ValueError as exc:  # an unknown folder or file name: an extra file the table cannot hold
         raise DataTreeError(f"existing data tree {root} refused: {exc}. Remove the file or point "
                             "ASD_DCASE_DIR / --data-root at the extracted DCASE tree itself") from None
+    others = clips.loc[~clips["dataset"].isin(datasets), "dataset"].value_counts().to_dict()
     clips = clips[clips["dataset"].isin(datasets)]
     diff = count_differences(count_files(clips), expected)
     check = TreeCheck(root, compare_counts(count_files(clips), expected), describe_differences(diff),
-                      counts_source=source)
+                      counts_source=source, other_clips={str(k): int(v) for k, v in others.items()})
     if content and not check.differences:
         check.header_problems = check_wav_headers(clips, expected, progress=progress)
         check.content_checked = True

@@ -1,4 +1,6 @@
-"""AUC and pAUC: the official DCASE 2020 protocol (per machine ID) and the authors' pooled protocol.
+"""AUC and pAUC: the official DCASE 2020 protocol (per machine ID), the authors' pooled protocol
+(per machine type by class-index masks) and the global AUC (one ROC over every clip: the authors'
+checkpoint-selection metric and the paper's Table 2 number).
 
 All values are in percent (0-100), as the paper prints them. pAUC is scikit-learn's
 ``roc_auc_score(y, s, max_fpr=0.1)``, which is McClish-standardised (0.5 at chance), the form the
@@ -82,6 +84,13 @@ def _check_scores(scores: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataF
         raise ValueError(f"score table lacks column(s) {missing}; it has {list(scores.columns)}")
     if scores.empty:
         raise ValueError("score table is empty")
+    unlabelled = pd.to_numeric(scores["anomaly"], errors="coerce").isna()
+    if unlabelled.any():
+        first = scores.loc[unlabelled].iloc[0]
+        name = first["file_name"] if "file_name" in scores.columns else f"{first['machine_type']} id_{first['machine_id']}"
+        raise ValueError(f"{int(unlabelled.sum())} clip(s) have no anomaly label (e.g. {name}, an "
+                         "evaluation-set clip): AUC needs labels; label them with the ground truth "
+                         "(python -m asdlib score --ground-truth eval_data_list.csv) or leave them out")
     out = scores.copy()
     out["machine_id"] = out["machine_id"].astype(str).str.zfill(2)
     return out
@@ -243,15 +252,10 @@ def global_metrics(scores: pd.DataFrame, max_fpr: float = MAX_FPR) -> pd.DataFra
     85.71 of the paper's Table 2 (and 93.43 of Tables 3-4). It is not the mean of the per-type
     values of Table 1 (94.65 / 87.86 for the paper's row): pooling every machine into one ROC
     compares the scores of different machines with each other. It does not depend on the label
-    map. Returns one row: machine_type ``"global"``, auc, pauc, n_clips, n_anomaly; auc and pauc
-    are NaN (with a ``note``) when the clips hold only one class.
+    map. Returns one row: machine_type ``"global"``, auc, pauc, n_clips, n_anomaly, note; auc and
+    pauc are NaN (with the ``note`` and an ``OneClassWarning``) when the clips hold one class only.
     """
     scores = _check_scores(scores)
-    y = scores["anomaly"]
-    row = {"machine_type": "global", "auc": np.nan, "pauc": np.nan, "n_clips": len(scores),
-           "n_anomaly": int(pd.to_numeric(y, errors="coerce").fillna(0).astype(int).sum()), "note": ""}
-    try:
-        row["auc"], row["pauc"] = auc_pauc(y, scores["score"], max_fpr, group="all clips")
-    except (ValueError, TypeError) as e:  # one class only, or unlabelled clips
-        row["note"] = str(e)
-    return pd.DataFrame([row])
+    auc, pauc, note = _auc_or_note(scores["anomaly"], scores["score"], max_fpr, "all clips")
+    return pd.DataFrame([{"machine_type": "global", "auc": auc, "pauc": pauc, "n_clips": len(scores),
+                          "n_anomaly": int(scores["anomaly"].astype(int).sum()), "note": note}])

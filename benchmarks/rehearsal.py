@@ -51,6 +51,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: Seconds between memory samples. Reading PSS walks /proc/<pid>/smaps, which for a process that
+#: maps a 10-GB clip store costs a good part of a core; every 0.25 s it took ~0.4 of this 2-core
+#: machine's CPU from the stages it measured. Long-lived peaks (a 12-GB training step) last seconds.
+SAMPLE_SECONDS = 2.0
+#: ... except during the first DENSE_SECONDS of each stage, sampled every DENSE_SAMPLE_SECONDS so
+#: that stages of a few seconds (tiny rehearsals, the report) still get a peak.
+DENSE_SECONDS, DENSE_SAMPLE_SECONDS = 10.0, 0.2
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
@@ -194,7 +201,9 @@ class Stages:
                 with lock:
                     state["peak"] = max(state["peak"], total)
                     state["one"] = max(state["one"], one)
-                done.wait(0.25)
+                with lock:  # densely at the start of a stage (short stages), then sparsely
+                    young = time.perf_counter() - state["t0"] < DENSE_SECONDS
+                done.wait(DENSE_SAMPLE_SECONDS if young else SAMPLE_SECONDS)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -209,10 +218,14 @@ class Stages:
                     now = time.perf_counter()
                     if state["stage"] != "report":  # "report" until the next notebook starts: a gap
                         self._add(state["stage"], now - state["t0"], state["peak"], state["one"])
-                    state.update(stage=new, t0=now, peak=0, one=0)
-        rc = proc.wait()
+                    state.update(stage=new, t0=now, peak=0, one=0, split=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (peak RSS)
+        rc = proc.returncode = os.waitstatus_to_exitcode(status)
         done.set()
         sampler.join()
+        if not state.get("split"):  # one stage for the whole process: its peak RSS bounds it too
+            state["one"] = max(state["one"], usage.ru_maxrss * 1024)
+            state["peak"] = max(state["peak"], state["one"])
         self._add(state["stage"] + ("" if rc == 0 else f" (FAILED, exit {rc})"),
                   time.perf_counter() - state["t0"], state["peak"], state["one"])
         return rc

@@ -99,6 +99,27 @@ def test_extra_file_is_named_by_type_id_split_and_counts(full_tree):
     assert "pump id_02 test (anomaly, development): 112 files found, 111 expected (1 extra)" in str(err.value)
 
 
+def test_evaluation_clips_in_the_test_folders_are_named_and_left_out(full_tree):
+    """The DCASE evaluation archives extract into the same <type>/test folders: accepted, counted
+    apart, and never passed to the development metrics."""
+    from asdlib.evaluate import evaluation_clips
+
+    extra = [full_tree / "fan" / "test" / f"id_01_{i:08d}.wav" for i in range(3)]
+    for path in extra:
+        shutil.copy(full_tree / "fan" / "test" / "normal_id_00_00000000.wav", path)
+    try:
+        check = check_dcase_tree(full_tree)
+        assert check.ok and check.other_clips == {"evaluation": 3}
+        assert "also holds 3 evaluation clip(s), left out" in check.summary()
+        with pytest.warns(UserWarning, match="3 unlabelled evaluation-set clip"):
+            clips = evaluation_clips(full_tree, machine_types=["fan"], labelled_only=True)
+        assert len(clips) == 1_875 and clips["anomaly"].isin([0, 1]).all()
+        assert len(evaluation_clips(full_tree, machine_types=["fan"])) == 1_878
+    finally:
+        for path in extra:
+            path.unlink()
+
+
 def test_a_file_outside_the_layout_is_refused_with_its_name(tmp_path):
     table = expected_file_counts()
     sub = table[(table.machine_type == "valve") & (table.machine_id == "00")].assign(files=1)
@@ -173,8 +194,11 @@ def test_preflight_refuses_a_tree_with_a_missing_file(full_tree, tmp_path, monke
 def test_download_cli_accepts_an_existing_tree_offline(full_tree, no_network, capsys):
     assert cli_main(["download", "--data-root", str(full_tree)]) == 0
     assert "accepted: 47,151 files" in capsys.readouterr().out
-    assert cli_main(["download", "--data-root", str(full_tree), "--check-content"]) == 1
-    assert "instead of 176000 (11 s)" in capsys.readouterr().err
+    assert cli_main(["download", "--data-root", str(full_tree), "--check-content"]) == 2
+    err = capsys.readouterr().err.replace("\r", "\n")  # the header check's progress bar uses \r
+    errors = [ln for ln in err.splitlines() if "error:" in ln]
+    assert len(errors) == 1 and errors[0].startswith("python -m asdlib download: error:")
+    assert "instead of 176000 (11 s)" in errors[0]
 
 
 def test_overrides_for_every_run_come_from_the_environment(monkeypatch):

@@ -19,12 +19,13 @@ def test_every_configuration_trains_in_fp32(profile):
         assert load_config(path).train.precision == "fp32", name
 
 
-def test_precision_is_checked_and_legacy_amp_is_translated():
+def test_precision_is_checked_and_the_old_amp_key_is_explained():
     assert PRECISIONS == ("fp32", "bf16")
-    with pytest.raises(ValueError, match="train.precision = 'fp16'"):
+    with pytest.raises(ValueError, match=r"\[train\]: train.precision = 'fp16'"):
         run_config_from_dict({"train": {"precision": "fp16"}})
-    assert run_config_from_dict({"train": {"amp": True}}).train.precision == "bf16"
-    assert run_config_from_dict({"train": {"amp": False}}).train.precision == "fp32"
+    # amp = true meant bf16 on CUDA but fp32 on a CPU: no silent guess, a message instead
+    with pytest.raises(ValueError, match="'amp' was replaced by 'precision'.*CUDA and fp32 elsewhere"):
+        run_config_from_dict({"train": {"amp": True}})
 
 
 def test_run_all_switch_reaches_every_run(monkeypatch):

@@ -76,6 +76,19 @@ def test_ties_go_to_the_earliest_epoch_and_bad_tables_are_refused():
 
 
 def test_one_class_test_set_has_no_global_auc():
+    from asdlib.metrics import OneClassWarning
+
     scores = _clips({"fan": 0.0, "valve": 0.0}, 2.0, 3)
-    g = global_metrics(scores[scores.anomaly == 0]).iloc[0]
+    with pytest.warns(OneClassWarning, match="all clips"):
+        g = global_metrics(scores[scores.anomaly == 0]).iloc[0]
     assert np.isnan(g["auc"]) and "normal" in g["note"]
+
+
+def test_unlabelled_clips_are_refused_by_the_metrics_with_a_hint():
+    scores = _clips({"fan": 0.0, "valve": 0.0}, 2.0, 3).assign(file_name="id_01_00000000.wav")
+    scores["anomaly"] = scores["anomaly"].astype("Int64")
+    scores.loc[0, "anomaly"] = pd.NA
+    with pytest.raises(ValueError, match="1 clip.s. have no anomaly label .e.g. id_01_00000000.wav.*--ground-truth"):
+        global_metrics(scores)
+    with pytest.raises(ValueError, match="no anomaly label"):
+        metric_tables(scores)

@@ -312,7 +312,7 @@ ours_long.head(8)
 
 # %%
 METRIC_LABEL = {"official": "official (per-ID mean)", "pooled": "pooled (authors' masks)"}
-SELECTION_LABEL = {"paper": "best test AUC (selected on test data)",
+SELECTION_LABEL = {"paper": "best global test AUC (selected on test data)",
                    "validation": "lowest validation loss", "last": "last epoch"}
 
 
@@ -353,7 +353,7 @@ saved = save_table(table1, "table1_auc_pauc", out,
 # %% [markdown]
 # How to read it. In the smoke profile our numbers come from synthetic sounds and a few CPU
 # epochs: they test the pipeline and say nothing about the paper. In the paper profile the row
-# "pooled (authors' masks), best test AUC" is the faithful reproduction of the paper's row; the
+# "pooled (authors' masks), best global test AUC" is the faithful reproduction of the paper's row; the
 # row "official (per-ID mean), lowest validation loss" is the number the peers' rows can fairly
 # be compared with.
 #
@@ -545,11 +545,13 @@ authors_tables["per_id"].round(2)
 # %% [markdown]
 # What they are: a global AUC of **63.48**, so these are **not** the scores of the paper's model
 # (93.44). The value equals Table 3's Wavegram-only row, 63.48 AUC; our pAUC is 54.1287 against
-# the printed 54.12, which is what truncating (not rounding) to two decimals gives. That fits the arrays being the scores of the `[X_Wav]` run,
-# saved by the same script, and supports reading Tables 2-4 as global AUCs; the repository does
-# not say which model made them, so this stays an inference. Per type, only fan (69.30)
-# is clearly above chance. They are real DCASE scores all the same: a test bed for the metric
-# code that needs no data download, and a look at the collision in the authors' own output.
+# the printed 54.12, which truncating (not rounding) to two decimals gives. The authors'
+# evaluation script saves exactly these five arrays, from the checkpoint it selected (the best
+# global AUC), at the end of a run. So the arrays fit being the `[X_Wav]` run's, and they support
+# reading Tables 2-4 as global AUCs; the repository does not say which run wrote them, so this
+# stays an inference. Per type, only fan (69.30) is clearly above chance. They are real DCASE
+# scores all the same: a test bed for the metric code that needs no data download, and a look at
+# the collision in the authors' own output.
 #
 # Saved beside our tables:
 
@@ -597,7 +599,7 @@ if ckpt_path is not None and profile == "paper":
                         tables["global"].assign(metric="global")]).assign(selection="paper")
     theirs_wide = table1_layout(theirs, "authors' checkpoint, scored here",
                                 "this project: the authors' released weights").assign(
-        selection="released by the authors (chosen on test AUC)")
+        selection="released by the authors (chosen on the global test AUC)")
     authors_t1 = pd.concat([quoted[quoted.method.str.startswith("Proposed")], theirs_wide],
                            ignore_index=True)
     save_table(authors_t1, "table1_auc_pauc_authors_checkpoint", out,

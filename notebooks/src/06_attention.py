@@ -161,7 +161,7 @@ pd.DataFrame({"min input of sigmoid": pre.amin(dim=(0, 2, 3)).cpu(),
 # the 288 synthetic 1-s clips; the clips are read from the store the evaluation built.
 
 # %%
-clips = evaluation_clips(config.data.root_path(), config.data.label_map)
+clips = evaluation_clips(config.data.root_path(), config.data.label_map, labelled_only=True)
 store = build_store(clips, net.config.num_samples, name=f"test-{config.data.root_path().name}",
                     progress=False)
 stats = attention_statistics(net, store.table, store=store, channel=0, batch_size=32)
