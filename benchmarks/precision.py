@@ -90,9 +90,10 @@ def markdown(res: dict) -> str:
     d_loss = b["train_loss"][-1] - f["train_loss"][-1]
     ratio = sum(b["seconds_per_epoch"]) / sum(f["seconds_per_epoch"])
     L += ["", f"At the last epoch bf16 changes the official mean AUC by {d_auc:+.2f} points and the "
-          f"final training loss by {d_loss:+.4f}; its epochs took {ratio:.2f}x the fp32 time "
-          f"(load average {res.get('loadavg', 'n/a')} at the end: with other work on the cores the "
-          "epoch times vary severalfold, so this ratio is not a speed measurement). One seed and a few CPU epochs on synthetic sounds: this shows that the opt-in works and "
+          f"final training loss by {d_loss:+.4f}; its epochs took {ratio:.2f}x the fp32 time on "
+          f"this CPU (load average {res.get('loadavg_before', 'n/a')} before the runs, "
+          f"{res.get('loadavg', 'n/a')} after; the two runs share the machine's conditions, "
+          "compare them with each other only). One seed and a few CPU epochs on synthetic sounds: this shows that the opt-in works and "
           "how far one run moves, not what bf16 does to a 300-epoch GPU run, which was not measured.",
           END]
     return "\n".join(L) + "\n"
@@ -123,10 +124,12 @@ def main(argv=None) -> int:
         (HERE / "precision_results.json").write_text(json.dumps(res, indent=1) + "\n")
         update_report(res["markdown"])
         return 0
+    before = " ".join(f"{v:.1f}" for v in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="asdlib-precision-") as tmp:
         res = measure(args.epochs, Path(tmp))
     res["date"] = time.strftime("%Y-%m-%d %H:%M %Z")
     res["loadavg"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    res["loadavg_before"] = before
     res["markdown"] = markdown(res)
     (HERE / "precision_results.json").write_text(json.dumps(res, indent=1) + "\n")
     update_report(res["markdown"])
