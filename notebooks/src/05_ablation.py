@@ -201,12 +201,14 @@ def paper_vs_ours(paper_df, names, keep):
     return t
 
 
+#: What the columns of Tables 3 and 4 mean (their captions).
+LEGEND = ("'faithful': global AUC (one ROC over all test clips) at the checkpoint with the best "
+          "global test AUC, per-type mean beside it; 'honest': official per-ID metric, checkpoint "
+          "with the lowest validation loss")
 table3 = paper_vs_ours(paper_table3(), list(TABLE3_RUNS), ["study", "features", "h"])
 saved = save_table(table3, "table3_features_dimensionality", out,
                    caption="Table 3: features and ArcFace dimension h. 'paper (quoted)': Neri & Carli "
-                           "2024, Table 3; 'faithful': global AUC (one ROC over all test clips) at the checkpoint with the best global test AUC; "
-                           "'honest': official per-ID metric, checkpoint with the lowest validation "
-                           f"loss. {banner}")
+                           f"2024, Table 3; {LEGEND}. {banner}")
 table3.round(2)
 
 # %% [markdown]
@@ -226,9 +228,8 @@ table4 = table4.rename(columns={"parameters": "parameters paper (quoted)"})
 table4.insert(3, "parameters ours (10-s network)", params.loc[list(TABLE4_RUNS), "total"].to_numpy())
 saved = save_table(table4, "table4_ablation", out,
                    caption="Table 4: ablation of separable convolutions and attention. 'paper (quoted)': "
-                           "Neri & Carli 2024, Table 4; 'faithful': global AUC at the checkpoint with "
-                           "the best global test AUC; 'honest': official per-ID metric, checkpoint with the lowest "
-                           f"validation loss; parameters measured on the 10-s networks. {banner}")
+                           f"Neri & Carli 2024, Table 4; {LEGEND}; parameters measured on the 10-s "
+                           f"networks. {banner}")
 table4.round(2)
 
 # %% [markdown]
