@@ -83,15 +83,18 @@ def load_any_checkpoint(path: str | Path, *, allow_unsafe_pickle: bool = False) 
 
 
 @torch.no_grad()
-def score_clips(net: ASDNet, clips: pd.DataFrame, *, store=None, batch_size: int = 32,
+def score_clips(net, clips: pd.DataFrame, *, store=None, batch_size: int = 32,
                 device: str | torch.device | None = None, progress: bool = True) -> pd.DataFrame:
     """Anomaly score of every clip (needs ``path`` and ``class_index``); returns the table plus ``score``. Notebook 04.
 
+    ``net`` is an ``ASDNet`` or a scorer of ``export.load_scorer`` (an exported ``.onnx`` model).
     Clips are read from ``store`` (a ``ClipStore`` over the same table) when given, else decoded
     from their WAV files. Also adds ``predicted`` (arg-max cosine class) for diagnostics.
     """
     from .store import load_batch
 
+    if not isinstance(net, torch.nn.Module):
+        return _score_with_scorer(net, clips, store, batch_size, progress)
     device = torch.device(device) if device else next(net.parameters()).device
     net = net.to(device).eval()
     n = net.config.num_samples
@@ -108,10 +111,32 @@ def score_clips(net: ASDNet, clips: pd.DataFrame, *, store=None, batch_size: int
         emb = net(wave).float()
         scores.append(anomaly_score(net.arcface, emb, target).cpu().numpy())
         preds.append(net.arcface.cosine(emb).argmax(1).cpu().numpy())
+    return _with_scores(clips, scores, preds)
+
+
+def _with_scores(clips: pd.DataFrame, scores: list, preds: list) -> pd.DataFrame:
     out = clips.copy()
     out["score"] = np.concatenate(scores) if scores else np.array([])
     out["predicted"] = np.concatenate(preds) if preds else np.array([], dtype=int)
     return out
+
+
+def _score_with_scorer(scorer, clips: pd.DataFrame, store, batch_size: int,
+                       progress: bool) -> pd.DataFrame:
+    """``score_clips`` for an exported model: its per-class scores, the column of each clip's class."""
+    from .store import load_batch
+
+    if store is not None and len(store) != len(clips):
+        raise ValueError("store and clip table differ in length")
+    targets = clips["class_index"].to_numpy().astype(np.int64)
+    scores, preds = [], []
+    for start in tqdm(range(0, len(clips), batch_size), desc="scoring", disable=not progress,
+                      unit="batch"):
+        idx = list(range(start, min(start + batch_size, len(clips))))
+        per_class, cosine = scorer.scores(load_batch(clips, idx, scorer.num_samples, store))
+        scores.append(per_class[np.arange(len(idx)), targets[idx]])
+        preds.append(cosine.argmax(1))
+    return _with_scores(clips, scores, preds)
 
 
 def write_dcase_scores(scores: pd.DataFrame, out_dir: str | Path) -> list[Path]:
@@ -230,7 +255,7 @@ def score_checkpoint(checkpoint: str | Path, data_root: str | Path, out_dir: str
                      use_store: bool = True, progress: bool = True, ground_truth=None,
                      on_bad_file: str = "fail",
                      allow_unsafe_pickle: bool = False) -> dict[str, pd.DataFrame]:
-    """Score every test clip under ``data_root`` with a checkpoint (ours or the authors'); write files. Notebook 04.
+    """Score every test clip under ``data_root`` with a checkpoint (ours or the authors') or an exported ``.onnx``; write files. Notebook 04.
 
     ``ground_truth``: the evaluation set's ``eval_data_list.csv``, labelling its unlabelled clips
     so that the official metrics are computed. ``on_bad_file``: ``"fail"`` stops at the first
@@ -245,7 +270,14 @@ def score_checkpoint(checkpoint: str | Path, data_root: str | Path, out_dir: str
 
     if on_bad_file not in ("fail", "skip"):
         raise ValueError(f"on_bad_file={on_bad_file!r}: expected 'fail' or 'skip'")
-    net = load_any_checkpoint(checkpoint, allow_unsafe_pickle=allow_unsafe_pickle)
+    if Path(checkpoint).suffix == ".onnx":
+        from .export import load_scorer
+
+        net = load_scorer(checkpoint)
+        num_samples = net.num_samples
+    else:
+        net = load_any_checkpoint(checkpoint, allow_unsafe_pickle=allow_unsafe_pickle)
+        num_samples = net.config.num_samples
     label_map = label_map or getattr(net, "label_map", "paper")
     clips = evaluation_clips(data_root, label_map)
     if ground_truth is not None:
@@ -254,7 +286,7 @@ def score_checkpoint(checkpoint: str | Path, data_root: str | Path, out_dir: str
     bad: list[dict] = []
     store = None
     if use_store:
-        store = build_store(clips, net.config.num_samples, name=f"test-{Path(data_root).name}",
+        store = build_store(clips, num_samples, name=f"test-{Path(data_root).name}",
                             skip_bad=skip, progress=progress)
         skipped = json.loads((store.folder / "meta.json").read_text()).get("skipped", [])
         for path in sorted(set(map(str, clips["path"].map(lambda p: Path(p).resolve())))

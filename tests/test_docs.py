@@ -10,7 +10,7 @@ import re
 import asdlib
 
 SKIP_MODULES = {"asdlib.__main__"}
-NOTEBOOK = re.compile(r"Notebook (0[1-6])")
+NOTEBOOK = re.compile(r"Notebook (0[1-8])")
 
 
 def _public_functions():

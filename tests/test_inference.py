@@ -1,0 +1,260 @@
+"""The inference form (BatchNorm folded, exportable log-Mel, per-class scores) and the ONNX export.
+
+The inference form must give the training form's anomaly scores within 1e-3 for every model
+variant, on the bundled real clips; an exported ONNX file must give the PyTorch scores and the
+same DCASE score files through ``python -m asdlib score``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from asdlib.audio import load_clip
+from asdlib.dataset import scan_dataset
+from asdlib.export import ExportError, OnnxScorer, TorchScorer, export_onnx, load_scorer
+from asdlib.features import LogMel
+from asdlib.inference import (SCORE_TOLERANCE, ExportableLogMel, class_scores, fold_batchnorm,
+                              inference_form)
+from asdlib.loss import anomaly_score
+from asdlib.model import build_model
+from asdlib.paths import SAMPLE_DIR
+
+import engine_helpers as H
+
+
+def _randomise_batchnorm(net: nn.Module, seed: int = 0) -> nn.Module:
+    """Trained-looking BatchNorm statistics, so that folding them is really exercised."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                n = m.num_features
+                m.running_mean.copy_(0.3 * torch.randn(n, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(n, generator=g))
+                m.weight.copy_(0.7 + 0.6 * torch.rand(n, generator=g))
+                m.bias.copy_(0.1 * torch.randn(n, generator=g))
+            if isinstance(m, nn.PReLU):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.5)
+    return net.eval()
+
+
+def _training_form_scores(net, wave: torch.Tensor) -> np.ndarray:
+    """Per-class scores of the training form: ``loss.anomaly_score`` with the true class set to each k."""
+    with torch.no_grad():
+        emb = net(wave)
+        return np.stack([anomaly_score(net.arcface, emb, torch.full((len(wave),), k)).numpy()
+                         for k in range(net.config.num_classes)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def real_clips() -> torch.Tensor:
+    """Six bundled real DCASE clips (one per machine type), cut to 10 s."""
+    table = scan_dataset(SAMPLE_DIR)
+    picks = table.groupby("machine_type").head(1)
+    return torch.from_numpy(np.stack([load_clip(p, 160_000) for p in picks["path"]]))
+
+
+@pytest.mark.parametrize("kind", ["conv1d", "conv2d-grouped", "conv2d-no-bias"])
+def test_fold_batchnorm_equals_conv_then_batchnorm(kind):
+    torch.manual_seed(0)
+    if kind == "conv1d":
+        conv, bn, x = nn.Conv1d(1, 4, 9, stride=3, padding=4), nn.BatchNorm1d(4), torch.randn(2, 1, 50)
+    elif kind == "conv2d-grouped":
+        conv, bn, x = nn.Conv2d(6, 6, 3, padding=1, groups=6), nn.BatchNorm2d(6), torch.randn(2, 6, 9, 11)
+    else:
+        conv, bn, x = nn.Conv2d(3, 5, 1, bias=False), nn.BatchNorm2d(5), torch.randn(2, 3, 7, 7)
+    _randomise_batchnorm(nn.Sequential(conv, bn))
+    folded = fold_batchnorm(conv, bn)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), bn(conv(x)), atol=1e-5)
+    assert folded is not conv and conv.weight.data_ptr() != folded.weight.data_ptr()
+
+
+def test_fold_batchnorm_refuses_mismatched_layers():
+    with pytest.raises(ValueError, match="3 conv channels but 4"):
+        fold_batchnorm(nn.Conv2d(2, 3, 1), nn.BatchNorm2d(4))
+
+
+def test_exportable_logmel_equals_torchaudio_on_real_clips(real_clips):
+    ref = LogMel()
+    ours = ExportableLogMel(ref)
+    with torch.no_grad():
+        a, b = ref(real_clips), ours(real_clips)
+    assert a.shape == b.shape == (len(real_clips), 128, 313)
+    # dB values of real clips: a float32 FFT written as two matrix products agrees to ~1e-3 dB
+    assert (a - b).abs().max() < 5e-3
+
+
+def test_exportable_logmel_follows_the_clip_length():
+    ref = LogMel()
+    wave = torch.randn(2, 8_000) * 0.1
+    with torch.no_grad():
+        assert torch.allclose(ExportableLogMel(ref)(wave), ref(wave), atol=5e-3)
+
+
+def test_class_scores_column_k_is_the_anomaly_score_at_class_k():
+    torch.manual_seed(1)
+    net = build_model(clip_seconds=1.0).eval()
+    emb = torch.randn(5, 128)
+    head = net.arcface
+    scores, cosine = class_scores(emb, nn.functional.normalize(head.weight), head.s, head.m)
+    for k in (0, 7, 40):
+        want = anomaly_score(head, emb, torch.full((5,), k))
+        assert torch.allclose(scores[:, k], want, atol=1e-4)
+    assert torch.allclose(cosine, head.cosine(emb), atol=1e-6)
+
+
+VARIANTS = [dict(features=f, separable=s, attention=a, attention_activation=act)
+            for f, s, a, act in itertools.product(("mel+wave", "mel", "wave"), (True, False),
+                                                  (True, False), ("faithful", "fixed"))
+            if a or act == "faithful"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
+def test_inference_form_equals_training_form_for_every_variant(variant):
+    torch.manual_seed(0)
+    net = _randomise_batchnorm(build_model(clip_seconds=1.0, **variant))
+    wave = 0.1 * torch.randn(3, 16_000, generator=torch.Generator().manual_seed(2))
+    inf = inference_form(net)
+    with torch.no_grad():
+        got, _ = inf(wave)
+        assert torch.allclose(inf.embedding(wave), net(wave), atol=1e-4)
+    assert np.abs(got.numpy() - _training_form_scores(net, wave)).max() <= SCORE_TOLERANCE
+    assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in inf.modules())
+    assert not hasattr(inf.classifier, "fc_out")
+
+
+@pytest.mark.parametrize("h", [64, 256])
+def test_inference_form_on_real_clips_at_ten_seconds(real_clips, h):
+    torch.manual_seed(3)
+    net = _randomise_batchnorm(build_model(embedding_dim=h))
+    with H.one_thread():
+        got, _ = inference_form(net)(real_clips)
+        want = _training_form_scores(net, real_clips)
+    assert np.abs(got.detach().numpy() - want).max() <= SCORE_TOLERANCE
+
+
+# --------------------------------------------------------------------------- ONNX export
+
+@pytest.fixture(scope="module")
+def exported(reference_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    with H.one_thread():
+        export_onnx(reference_run / "checkpoints" / "last.pt", out)
+    return out
+
+
+def test_export_writes_metadata(exported, reference_run):
+    from asdlib.download import file_digest
+
+    meta = {p.key: p.value for p in onnx.load(str(exported)).metadata_props}
+    assert meta["asdlib_format"] == "asdlib-onnx-1"
+    assert meta["label_map"] == "paper"
+    assert (meta["sample_rate"], meta["num_samples"], meta["num_classes"]) == ("16000", "8000", "41")
+    assert float(meta["clip_seconds"]) == H.CLIP_SECONDS
+    assert json.loads(meta["model_config"])["features"] == "mel+wave"
+    assert meta["source_sha256"] == file_digest(reference_run / "checkpoints" / "last.pt", "sha256")
+    assert "thresholds" not in meta
+
+
+def test_onnx_scores_equal_pytorch_on_real_and_synthetic_clips(exported, reference_run, tiny_data):
+    onnx_scorer = load_scorer(exported, threads=1)
+    torch_scorer = load_scorer(reference_run / "checkpoints" / "last.pt", threads=1)
+    assert isinstance(onnx_scorer, OnnxScorer) and isinstance(torch_scorer, TorchScorer)
+    table = pd.concat([scan_dataset(tiny_data), scan_dataset(SAMPLE_DIR)])
+    wave = np.stack([load_clip(p, onnx_scorer.num_samples) for p in table["path"]]).astype(np.float32)
+    a, cos_a = onnx_scorer.scores(wave)
+    b, cos_b = torch_scorer.scores(wave)
+    assert a.shape == b.shape == (len(table), 41)
+    assert np.abs(a - b).max() <= SCORE_TOLERANCE
+    assert np.abs(cos_a - cos_b).max() <= 1e-4
+
+
+def test_score_command_accepts_onnx_and_writes_the_same_files(exported, reference_run, tiny_data,
+                                                             tmp_path, data_dir):
+    from test_cli import asdlib
+
+    outs = {}
+    for name, model in (("pt", reference_run / "checkpoints" / "last.pt"), ("onnx", exported)):
+        outs[name] = tmp_path / name
+        proc = asdlib("score", "--checkpoint", model, "--data-root", tiny_data, "--out", outs[name],
+                      "--batch-size", 8, data_dir=data_dir)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    files = sorted(p.name for p in (outs["pt"] / "scores").iterdir())
+    assert files == sorted(p.name for p in (outs["onnx"] / "scores").iterdir()) and files
+    for f in files:
+        a = pd.read_csv(outs["pt"] / "scores" / f, header=None)
+        b = pd.read_csv(outs["onnx"] / "scores" / f, header=None)
+        assert list(a[0]) == list(b[0])
+        assert np.abs(a[1].to_numpy() - b[1].to_numpy()).max() <= SCORE_TOLERANCE
+
+
+def test_export_command_and_its_errors(reference_run, tmp_path, data_dir):
+    from test_cli import asdlib
+
+    ckpt = reference_run / "checkpoints" / "last.pt"
+    proc = asdlib("export", "--checkpoint", ckpt, "--out", tmp_path / "m.onnx", data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "exported" in proc.stdout and (tmp_path / "m.onnx").is_file()
+    proc = asdlib("export", "--checkpoint", ckpt, "--out", tmp_path / "m.bin", data_dir=data_dir)
+    assert proc.returncode == 2 and "must end in .onnx" in proc.stderr
+    proc = asdlib("export", "--checkpoint", tmp_path / "missing.pt", "--out", tmp_path / "x.onnx",
+                  data_dir=data_dir)
+    assert proc.returncode == 2 and "missing.pt" in proc.stderr
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_failed_export_keeps_the_earlier_file(reference_run, tmp_path, monkeypatch):
+    import asdlib.export as ex
+
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"earlier export")
+    monkeypatch.setattr(ex, "SCORE_TOLERANCE", -1.0)  # no export can pass this check
+    with pytest.raises(ExportError, match="differ from PyTorch"):
+        export_onnx(reference_run / "checkpoints" / "last.pt", out)
+    assert out.read_bytes() == b"earlier export"
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_damaged_or_foreign_onnx_is_named(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x08\x07 not an onnx model")
+    with pytest.raises(ExportError, match="broken.onnx"):
+        OnnxScorer(bad)
+    foreign = tmp_path / "foreign.onnx"
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(onnx.helper.make_model(graph, ir_version=10,
+                                      opset_imports=[onnx.helper.make_opsetid("", 17)]), str(foreign))
+    with pytest.raises(ExportError, match="not a model exported by"):
+        OnnxScorer(foreign)
+
+
+def test_wrong_clip_length_is_refused(exported):
+    with pytest.raises(ValueError, match=r"shape \(batch, 8000\)"):
+        OnnxScorer(exported, threads=1).scores(np.zeros((1, 7000), dtype=np.float32))
+
+
+def test_authors_checkpoint_exports(tmp_path):
+    import checkpoint_helpers as CH
+    from asdlib.authors_checkpoint import to_authors_state_dict
+
+    net = _randomise_batchnorm(build_model(), seed=5)
+    ckpt = tmp_path / "authors.ckpt"
+    CH.save_lightning_checkpoint(ckpt, to_authors_state_dict(net))
+    with H.one_thread():
+        out = export_onnx(ckpt, tmp_path / "authors.onnx")
+    scorer = OnnxScorer(out, threads=1)
+    assert scorer.label_map == "paper" and scorer.num_samples == 160_000
+    wave = 0.1 * np.random.default_rng(0).standard_normal((1, 160_000)).astype(np.float32)
+    got, _ = scorer.scores(wave)
+    assert np.abs(got - _training_form_scores(net, torch.from_numpy(wave))).max() <= SCORE_TOLERANCE
