@@ -12,9 +12,10 @@
 #   ./run_all.sh --profile paper --overrides '{"train.epochs": 2}'   # settings for every run
 #                                           # (JSON, same as ASD_RUN_OVERRIDES; for rehearsals)
 #
-# Everything goes under results/<profile>/: executed notebooks, tables (CSV, Markdown, LaTeX),
-# figures (PNG, PDF) and REPORT.md. Stops at the first failing notebook, names it and keeps
-# its executed copy with the traceback.
+# Everything goes under results/<profile>/: executed notebooks (notebooks/*.ipynb, and the same as
+# HTML pages in html/*.html, readable in a browser without Jupyter), tables (CSV, Markdown,
+# LaTeX), figures (PNG, PDF) and REPORT.md. Stops at the first failing notebook, names it and
+# keeps its executed copy (and its HTML page) with the traceback.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -50,7 +51,11 @@ fi
 source scripts/ensure_env.sh
 STARTED=$(date +%s)
 OUT="$("$PY" -c 'import sys; from asdlib.paths import results_dir; print(results_dir(sys.argv[1]))' "$PROFILE")"
-mkdir -p "$OUT/notebooks"
+mkdir -p "$OUT/notebooks" "$OUT/html"
+to_html() {  # an executed notebook as a static HTML page, for reading without running it
+  "$PY" -m nbconvert --to html --log-level ERROR --output-dir "$OUT/html" "$1" \
+    || echo "run_all.sh: could not write the HTML page of $1 (the notebook itself is fine)" >&2
+}
 "$PY" scripts/build_notebooks.py --check >/dev/null || "$PY" scripts/build_notebooks.py >/dev/null
 
 PRE=(preflight --profile "$PROFILE"); [ "$INSIST" = 1 ] && PRE+=(--insist)
@@ -69,9 +74,11 @@ for nb in "${NOTEBOOKS[@]}"; do
   t0=$(date +%s)
   if ! "$PY" -m papermill "$nb" "$OUT/notebooks/$base" -p profile "$PROFILE" "${PARAMS[@]}" \
         --kernel python3 --log-level WARNING; then
+    to_html "$OUT/notebooks/$base"
     echo "FAILED: notebook $base (profile $PROFILE). Executed copy with the traceback: $OUT/notebooks/$base" >&2
     exit 1
   fi
+  to_html "$OUT/notebooks/$base"
   echo "=== [$PROFILE] $base done in $(( $(date +%s) - t0 )) s"
 done
 

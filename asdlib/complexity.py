@@ -127,7 +127,7 @@ def count_macs(model: ASDNet, num_samples: int | None = None) -> dict[str, int]:
 
 def cpu_latency(model: ASDNet, num_samples: int | None = None, threads: int = 1, repeats: int = 10,
                 warmup: int = 2) -> dict[str, float]:
-    """Seconds to score one clip on the CPU (batch 1, eval mode, no grad, ``threads`` threads). Notebook 05.
+    """Seconds to score one clip on the CPU (batch 1, eval mode, no grad, ``threads`` threads). Notebook 04.
 
     Times the whole scoring path: features, attention, MobileFaceNet and the ArcFace
     cross-entropy at class 0. Returns median/mean/min seconds per clip and the real-time factor

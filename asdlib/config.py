@@ -56,8 +56,9 @@ class TrainSettings:
     checkpoint_every: int = 20
     num_workers: int = 4
     device: str = "auto"
-    #: Cap on training steps per epoch (None: every batch). For rehearsals and tests only;
-    #: the validation split and checkpoints are unchanged.
+    #: Cap on training steps per epoch (None: every batch): each epoch then trains on the first
+    #: N batches of its fresh random order. Used by rehearsals, tests and the smoke profile (short
+    #: epochs, so more checkpoints for the selection rules); the validation split is unchanged.
     max_steps_per_epoch: int | None = None
     #: "fp32" (the authors' precision: Lightning's default 32-bit training) or "bf16" (autocast
     #: of the network to bfloat16, features and loss in fp32; an explicit opt-in, faster on GPUs).

@@ -54,10 +54,14 @@ def mel_bin_centres_hz(n_mels: int = N_MELS, sample_rate: int = SAMPLE_RATE) -> 
 class Wavegram(nn.Module):
     """Learned time-frequency front end: one strided 1-D layer, 1 -> 128 channels, kernel 1024, stride 512. Notebook 02.
 
-    ``separable=True`` is the authors' layer (depthwise 1024-tap filter, BN, ReLU, pointwise 1x1
-    to 128 channels, BN, ReLU). With one input channel the depthwise step yields one number per
-    frame, so every output channel is an affine function (then ReLU) of it: a rank-one map.
-    ``separable=False`` is the ablation's ordinary ``Conv1d`` (131,200 parameters).
+    The single strided ``Conv1d`` (a learnable STFT) is the first layer of STgram-MFN's Tgram
+    (Liu et al., 2022); the name Wavegram comes from PANNs (Kong et al., 2020), whose Wavegram
+    is a deeper 1-D CNN. ``separable=True`` is the authors' layer (depthwise 1024-tap filter, BN,
+    ReLU, pointwise 1x1 to 128 channels, BN, ReLU). With one input channel the depthwise step
+    yields one signal per frame (a signed filter output, then BN and ReLU), so every output
+    channel is a function of that one signal, ReLU(a_c * d_t + b_c): before the last ReLU the
+    (128 x frames) map has rank at most 2. ``separable=False`` is the ablation's ordinary
+    ``Conv1d`` (131,200 parameters).
     """
 
     def __init__(self, n_bins: int = N_MELS, kernel: int = N_FFT, stride: int = HOP,

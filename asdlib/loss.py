@@ -52,7 +52,11 @@ def mixup(wave: Tensor, target: Tensor, alpha: float = 0.2,
           rng: np.random.Generator | None = None, generator: torch.Generator | None = None):
     """Mix a batch of waveforms with a permutation of itself: one ``lam ~ Beta(alpha, alpha)`` per batch. Notebook 03.
 
-    Returns ``(mixed, target_a, target_b, lam)``; ``target_a`` is the unmixed label.
+    Returns ``(mixed, target_a, target_b, lam)`` with ``mixed = lam * wave + (1 - lam) * wave[perm]``:
+    ``target_a`` is the label of the clip weighted by ``lam``, ``target_b`` the partner's. As in
+    the authors' code, ``lam`` is used as drawn (not folded to ``max(lam, 1 - lam)``), so
+    ``target_a`` is the minor part of the mix whenever ``lam < 0.5`` (half of the batches for
+    Beta(0.2, 0.2); ``lam < 0.1`` in 33.7 %).
     """
     rng = rng if rng is not None else np.random.default_rng()
     lam = float(rng.beta(alpha, alpha)) if alpha > 0 else 1.0
@@ -63,7 +67,7 @@ def mixup(wave: Tensor, target: Tensor, alpha: float = 0.2,
 
 def noisy_arcmix_loss(head: ArcFace, embedding: Tensor, target_a: Tensor, target_b: Tensor,
                       lam: float) -> tuple[Tensor, Tensor]:
-    """Noisy-ArcMix: margin at the unmixed label only, ``lam*CE(y_a) + (1-lam)*CE(y_b)``. Notebook 03.
+    """Noisy-ArcMix: margin at ``y_a`` (the label weighted by ``lam``) only, ``lam*CE(y_a) + (1-lam)*CE(y_b)``. Notebook 03.
 
     Returns ``(loss, logits)``. With ``lam = 1`` it is the plain ArcFace cross-entropy.
     """

@@ -259,3 +259,42 @@ def global_metrics(scores: pd.DataFrame, max_fpr: float = MAX_FPR) -> pd.DataFra
     auc, pauc, note = _auc_or_note(scores["anomaly"], scores["score"], max_fpr, "all clips")
     return pd.DataFrame([{"machine_type": "global", "auc": auc, "pauc": pauc, "n_clips": len(scores),
                           "n_anomaly": int(scores["anomaly"].astype(int).sum()), "note": note}])
+
+
+def bootstrap_auc(y: Iterable, s: Iterable, groups: Iterable | None = None, n_boot: int = 200,
+                  level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap interval (in %) of the AUC over test clips: one ROC, or the mean of per-group AUCs. Notebook 05.
+
+    Clips are resampled with replacement within each (group, label) cell, so every resample keeps
+    the numbers of normal and anomalous clips. Without ``groups`` the statistic is one ROC over all
+    clips (the global AUC); with ``groups`` (e.g. "type id" strings) it is the mean of the
+    per-group AUCs (the official protocol's average). The interval shows how much the number would
+    move with another draw of test clips from the same machines; it says nothing about how much
+    another training run (another seed) would move it.
+    """
+    from scipy.stats import rankdata
+
+    y = np.asarray(list(y) if not isinstance(y, (np.ndarray, pd.Series)) else y).astype(int)
+    s = np.asarray(list(s) if not isinstance(s, (np.ndarray, pd.Series)) else s, dtype=float)
+    g = (np.zeros(len(y), dtype=int) if groups is None
+         else pd.factorize(np.asarray(list(groups) if not isinstance(groups, (np.ndarray, pd.Series))
+                                      else groups))[0])
+    if not len(y) == len(s) == len(g):
+        raise ValueError(f"y, s and groups differ in length ({len(y)}, {len(s)}, {len(g)})")
+    rng = np.random.default_rng(seed)
+    per_group = []
+    for k in np.unique(g):
+        pos, neg = s[(g == k) & (y == 1)], s[(g == k) & (y == 0)]
+        if len(pos) == 0 or len(neg) == 0:
+            continue  # one class only: no AUC for this group (as the metric tables)
+        boot = np.concatenate([pos[rng.integers(0, len(pos), (n_boot, len(pos)))],
+                               neg[rng.integers(0, len(neg), (n_boot, len(neg)))]], axis=1)
+        ranks = rankdata(boot, axis=1)  # average ranks for ties, as roc_auc_score
+        n1, n0 = len(pos), len(neg)
+        per_group.append((ranks[:, :n1].sum(1) - n1 * (n1 + 1) / 2) / (n1 * n0))
+    if not per_group:
+        raise ValueError("no group holds both normal and anomalous clips: the AUC is undefined")
+    stat = 100 * np.mean(per_group, axis=0)
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(stat, [tail, 100 - tail])
+    return float(lo), float(hi)

@@ -161,7 +161,7 @@ def build_model(config: ModelConfig | dict | None = None, **overrides) -> ASDNet
 
 
 def parameter_counts(model: ASDNet) -> dict[str, int]:
-    """Learnable parameters per part (wavegram, attention, classifier incl. fc_out, arcface) and total. Notebook 05."""
+    """Learnable parameters per part (wavegram, attention, classifier incl. fc_out, arcface) and total. Notebook 03."""
     def count(m):
         return sum(p.numel() for p in m.parameters()) if m is not None else 0
 

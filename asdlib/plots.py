@@ -121,7 +121,7 @@ def _arrow(ax, start, end, style="-|>", connection="arc3", dashed=False):
 
 
 def plot_pipeline() -> Figure:
-    """Fig. 1: the proposed pipeline, waveform -> log-Mel | Wavegram -> attention -> MobileFaceNet -> ArcFace -> score. Notebook 03."""
+    """Fig. 1: the proposed pipeline, waveform -> log-Mel | Wavegram -> attention -> MobileFaceNet -> ArcFace -> score. Notebook 02."""
     fig, ax = plt.subplots(figsize=(13.5, 5.4))
     ax.set_xlim(0, 13.5)
     ax.set_ylim(0, 5.4)
@@ -397,7 +397,7 @@ def plot_training_curves(log_df: pd.DataFrame, title: str | None = None) -> Figu
     if ax_l.lines:
         ax_l.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
 
-    for col, name, colour in (("train_acc", "training (mixed-up batches)", "C0"),
+    for col, name, colour in (("train_acc", "training (label y_a of mixed batches)", "C0"),
                               ("val_acc", "validation", "C2")):
         d = series(col)
         if d is not None:
@@ -529,4 +529,268 @@ def plot_wavegram_rank(matrices, driver, channel_outputs, n_channels: int = 8,
     ax_d.legend(fontsize=7, ncol=2)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------- teaching figures
+
+def _seaborn_style(fn):
+    """Draw ``fn``'s figure in seaborn's whitegrid style, without changing matplotlib's global style."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import seaborn as sns
+
+        with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _seaborn():
+    import seaborn as sns
+
+    return sns
+
+
+@_seaborn_style
+def plot_lambda_histogram(lams, alpha: float = 0.2, title: str | None = None) -> Figure:
+    """Histogram of mixup's lambda ~ Beta(alpha, alpha) with its exact density, and where the margin goes. Notebook 03.
+
+    ``lams`` are draws (one per batch). The left half (lambda < 0.5) is shaded: there the clip
+    whose label gets the ArcFace margin (y_a, weight lambda) is the *minor* part of the mix.
+    """
+    from scipy.stats import beta
+
+    sns = _seaborn()
+    lams = _np(lams).reshape(-1)
+    fig, ax = plt.subplots(figsize=(7.5, 4.0), layout="constrained")
+    sns.histplot(x=lams, bins=np.linspace(0, 1, 41), stat="density", color="C0", alpha=0.6,
+                 ax=ax, label=f"{len(lams):,} draws")
+    grid = np.linspace(0.002, 0.998, 400)
+    ax.plot(grid, beta.pdf(grid, alpha, alpha), color="k", lw=1.2, label=f"Beta({alpha:g}, {alpha:g}) density")
+    ax.axvspan(0, 0.5, color="C3", alpha=0.08, zorder=0)
+    ax.axvline(0.5, color="C3", lw=1, ls="--")
+    ax.axvline(0.1, color="C3", lw=1, ls=":")
+    ax.text(0.27, 0.93, f"lambda < 0.5: the margin goes to the minor part\n"
+                        f"P = {beta.cdf(0.5, alpha, alpha):.0%} (exact), {np.mean(lams < 0.5):.1%} of the draws",
+            transform=ax.transAxes, ha="center", va="top", fontsize=8, color="C3")
+    ax.text(0.11, 0.6, f"lambda < 0.1:\nP = {beta.cdf(0.1, alpha, alpha):.1%}", transform=ax.transAxes,
+            fontsize=8, color="C3")
+    ax.set_ylim(0, min(ax.get_ylim()[1], 6.0))
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("lambda (weight of the clip whose label y_a gets the margin)")
+    ax.set_ylabel("density")
+    ax.set_title(title or f"mixup coefficient lambda ~ Beta({alpha:g}, {alpha:g}), one per batch")
+    ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+@_seaborn_style
+def plot_arcface_geometry(s: float = 40.0, m: float = 0.7, theta_deg: float = 50.0,
+                          other_deg: float = 120.0, title: str | None = None) -> Figure:
+    """ArcFace geometry: an embedding's angle to its class with and without the margin, and the logits against the angle. Notebook 03.
+
+    Left: two class directions ``other_deg`` apart on the unit circle and an embedding at
+    ``theta_deg`` from its class; the margin scores it as if it were at ``theta_deg + m``. Right:
+    the true-class logit without (s cos theta) and with the margin (``asdlib.loss.ArcFace``,
+    including its fallback past pi - m), and the other class's logit s cos(other - theta).
+    """
+    import torch
+
+    from .loss import ArcFace
+
+    head = ArcFace(embedding_dim=2, num_classes=1, s=s, m=m)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[1.0, 0.0]]))
+    theta = np.linspace(0.0, np.pi, 361)
+    emb = torch.tensor(np.stack([np.cos(theta), np.sin(theta)], axis=1), dtype=torch.float32)
+    with torch.no_grad():
+        with_margin = head(emb, torch.zeros(len(theta), dtype=torch.long))[:, 0].numpy()
+    plain = s * np.cos(theta)
+    deg = np.degrees(theta)
+
+    fig, (ax_c, ax_l) = plt.subplots(1, 2, figsize=(11.5, 4.6), layout="constrained",
+                                     gridspec_kw={"width_ratios": [1, 1.35]})
+    ax_c.add_patch(Circle((0, 0), 1.0, fill=False, color="0.7", lw=1))
+    t, mm, o = np.radians(theta_deg), m, np.radians(other_deg)
+    for ang, name, col in ((0.0, "class y (true)", "C0"), (o, "another class", "C2")):
+        ax_c.annotate("", xy=(np.cos(ang), np.sin(ang)), xytext=(0, 0),
+                      arrowprops={"arrowstyle": "-|>", "color": col, "lw": 2})
+        ax_c.text(1.08 * np.cos(ang), 1.08 * np.sin(ang), name, color=col, fontsize=8,
+                  ha="left" if np.cos(ang) >= 0 else "right", va="center")
+    ax_c.annotate("", xy=(np.cos(t), np.sin(t)), xytext=(0, 0),
+                  arrowprops={"arrowstyle": "-|>", "color": "k", "lw": 1.6})
+    ax_c.text(1.08 * np.cos(t), 1.08 * np.sin(t), "embedding h", fontsize=8, va="bottom")
+    ax_c.plot([0, np.cos(t + mm)], [0, np.sin(t + mm)], color="C3", ls="--", lw=1.4)
+    ax_c.text(0.75 * np.cos(t + mm), 0.75 * np.sin(t + mm), "  scored as if here", color="C3", fontsize=8)
+    arc = np.linspace(0, t, 50)
+    ax_c.plot(0.3 * np.cos(arc), 0.3 * np.sin(arc), color="C0", lw=1.2)
+    ax_c.text(0.36 * np.cos(t / 2), 0.36 * np.sin(t / 2), f"theta = {theta_deg:g} deg", fontsize=8, color="C0")
+    arc = np.linspace(t, t + mm, 30)
+    ax_c.plot(0.5 * np.cos(arc), 0.5 * np.sin(arc), color="C3", lw=2)
+    ax_c.text(0.56 * np.cos(t + mm / 2), 0.56 * np.sin(t + mm / 2), f"+ m = {np.degrees(mm):.1f} deg",
+              fontsize=8, color="C3")
+    ax_c.set_xlim(-1.35, 1.35)
+    ax_c.set_ylim(-0.35, 1.3)
+    ax_c.set_aspect("equal")
+    ax_c.axis("off")
+    ax_c.set_title("angles on the unit circle (2-D toy)")
+
+    ax_l.plot(deg, plain, color="C0", label="true class, no margin: s cos(theta)")
+    ax_l.plot(deg, with_margin, color="C3", label="true class, ArcFace: s cos(theta + m)")
+    ax_l.plot(deg, s * np.cos(o - theta), color="C2", ls="--",
+              label=f"other class at {other_deg:g} deg: s cos({other_deg:g} deg - theta)")
+    wins = deg[with_margin > s * np.cos(o - theta)]
+    if len(wins):
+        ax_l.axvspan(0, wins.max(), color="C3", alpha=0.08)
+        ax_l.text(wins.max() / 2, -0.9 * s, f"true class wins\nwith the margin:\ntheta < {wins.max():.0f} deg",
+                  ha="center", fontsize=8, color="C3")
+    fallback = np.degrees(np.pi - m)
+    ax_l.axvline(fallback, color="0.5", ls=":", lw=1)
+    ax_l.text(fallback, 0.85 * s, " fallback past\n 180 deg - m", fontsize=7.5, color="0.4")
+    ax_l.axvline(theta_deg, color="k", lw=0.8)
+    ax_l.set_xlim(0, 180)
+    ax_l.set_xlabel("theta: angle between the embedding and its class direction [deg]")
+    ax_l.set_ylabel("logit")
+    ax_l.set_title(f"logits against the angle (s = {s:g}, m = {m:g} rad)")
+    ax_l.legend(fontsize=7.5, loc="upper right")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+#: How ``plot_auc_by_epoch`` marks the checkpoint each selection protocol picked.
+SELECTION_STYLE = {"paper": ("C3", "*", "paper: best global test AUC (test data)"),
+                   "validation": ("C2", "s", "validation: lowest validation loss"),
+                   "last": ("0.2", "D", "last epoch")}
+
+
+@_seaborn_style
+def plot_auc_by_epoch(checkpoints: pd.DataFrame, selection: pd.DataFrame | dict,
+                      metrics: Sequence[str] = ("global_auc", "official_auc", "pooled_auc"),
+                      log: pd.DataFrame | None = None, title: str | None = None) -> Figure:
+    """Test AUC of every saved checkpoint against the epoch, with the three selection protocols' picks marked. Notebook 04.
+
+    ``checkpoints`` is ``evaluation/checkpoints.csv`` (``epoch``, the AUC columns, ``val_loss``);
+    ``selection`` is ``evaluation/selection.csv`` (``protocol``, ``epoch``) or {protocol: epoch}.
+    A lower panel shows the validation loss that the ``validation`` protocol minimises: at every
+    epoch when the training ``log`` (``asdlib.train.read_log``) is given, else at the checkpoints.
+    """
+    sns = _seaborn()
+    picks = (dict(zip(selection["protocol"], selection["epoch"])) if isinstance(selection, pd.DataFrame)
+             else dict(selection))
+    missing = [c for c in ("epoch", *metrics) if c not in checkpoints]
+    if missing:
+        raise ValueError(f"checkpoints table lacks column(s) {missing}")
+    names = {"global_auc": "global AUC (one ROC, all clips)", "official_auc": "official per-ID mean",
+             "pooled_auc": "pooled per-type mean (authors)"}
+    long = checkpoints.melt(id_vars="epoch", value_vars=list(metrics), var_name="metric", value_name="AUC [%]")
+    long["metric"] = long["metric"].map(lambda c: names.get(c, c))
+    has_val = "val_loss" in checkpoints and checkpoints["val_loss"].notna().any()
+    fig, axes = plt.subplots(2 if has_val else 1, 1, figsize=(8.5, 6.4 if has_val else 4.2), sharex=True,
+                             layout="constrained", squeeze=False,
+                             gridspec_kw={"height_ratios": [2.2, 1]} if has_val else None)
+    ax = axes[0, 0]
+    sns.lineplot(data=long, x="epoch", y="AUC [%]", hue="metric", marker="o", ax=ax)
+    first = metrics[0]
+    by_epoch = checkpoints.set_index("epoch")
+    for k, (protocol, epoch) in enumerate(picks.items()):
+        colour, marker, label = SELECTION_STYLE.get(protocol, ("0.5", "o", protocol))
+        if epoch not in by_epoch.index:
+            continue
+        ax.scatter([epoch], [by_epoch.at[epoch, first]], s=260 - 60 * k, marker=marker, facecolor="none",
+                   edgecolor=colour, linewidth=2, zorder=5, label=f"{label}: epoch {epoch}")
+    ax.set_title("test AUC of every saved checkpoint; the three protocols' picks on the "
+                 + names.get(first, first))
+    ax.legend(fontsize=7.5, loc="lower right")
+    if has_val:
+        axv = axes[1, 0]
+        if log is not None and "val_loss" in log:
+            axv.semilogy(log["epoch"], log["val_loss"], color="C2", lw=1, alpha=0.6, label="every epoch")
+        axv.semilogy(checkpoints["epoch"], checkpoints["val_loss"], marker="o", ls="none" if log is not None
+                     else "-", color="C2", label="saved checkpoints")
+        if picks.get("validation") in by_epoch.index:
+            e = picks["validation"]
+            axv.scatter([e], [by_epoch.at[e, "val_loss"]], s=200, marker="s", facecolor="none",
+                        edgecolor="C2", linewidth=2, zorder=5)
+        axv.set_ylabel("validation loss")
+        if log is not None:
+            axv.legend(fontsize=7.5, loc="upper right")
+        axv.set_title("validation loss (5 % hold-out of normal training clips)", fontsize=9)
+    axes[-1, 0].set_xlabel("epoch")
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+@_seaborn_style
+def plot_scores_per_id(scores_df: pd.DataFrame, score_col: str = "score", label_col: str = "anomaly",
+                       title: str | None = None) -> Figure:
+    """Anomaly-score distributions per machine ID, normal vs anomalous clips (box plots and points). Notebook 04."""
+    sns = _seaborn()
+    need = {"machine_type", "machine_id", score_col, label_col}
+    if not need <= set(scores_df.columns):
+        raise ValueError(f"scores table lacks column(s) {sorted(need - set(scores_df.columns))}")
+    d = scores_df.assign(machine=scores_df["machine_type"] + " " + scores_df["machine_id"].astype(str),
+                         clip=np.where(scores_df[label_col].astype(int) == 1, "anomaly", "normal"))
+    types = [t for t in TYPE_ORDER if t in set(d["machine_type"])] + sorted(
+        set(d["machine_type"]) - set(TYPE_ORDER))
+    order = [m for t in types for m in sorted(d.loc[d["machine_type"] == t, "machine"].unique())]
+    fig, ax = plt.subplots(figsize=(8.5, 0.8 + 0.42 * len(order)), layout="constrained")
+    kw = {"data": d, "x": score_col, "y": "machine", "hue": "clip", "order": order,
+          "hue_order": ["normal", "anomaly"], "palette": {"normal": "C0", "anomaly": "C3"}}
+    import warnings
+
+    with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.10 a soon-deprecated `vert`
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        sns.boxplot(**kw, fliersize=0, width=0.7, boxprops={"alpha": 0.35}, ax=ax)
+    sns.stripplot(**kw, dodge=True, size=2.5, alpha=0.6, legend=False, ax=ax)
+    ax.set_xlabel(score_col.replace("_", " "))
+    ax.set_ylabel("machine (type and ID)")
+    ax.set_title(title or "anomaly scores per machine ID")
+    ax.legend(title=None, fontsize=8, loc="lower right")
+    return fig
+
+
+@_seaborn_style
+def plot_ablation_bars(table: pd.DataFrame, title: str | None = None) -> Figure:
+    """Ablation bar chart: AUC per run and protocol with interval error bars, the paper's quoted value marked. Notebook 05.
+
+    ``table`` has one row per run and protocol: ``run`` (label), ``protocol`` (bar colour),
+    ``auc``, ``lo`` and ``hi`` (interval, NaN for none), and optionally ``paper_auc`` (quoted,
+    drawn once per run as a black diamond).
+    """
+    sns = _seaborn()
+    need = {"run", "protocol", "auc", "lo", "hi"}
+    if not need <= set(table.columns):
+        raise ValueError(f"ablation table lacks column(s) {sorted(need - set(table.columns))}")
+    runs = list(dict.fromkeys(table["run"]))
+    protocols = list(dict.fromkeys(table["protocol"]))
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.25 * len(runs) + 2), 4.6), layout="constrained")
+    sns.barplot(data=table, x="run", y="auc", hue="protocol", order=runs, hue_order=protocols,
+                errorbar=None, alpha=0.85, ax=ax)
+    for container, protocol in zip(ax.containers, protocols):
+        rows = table[table["protocol"] == protocol].set_index("run")
+        for bar, run in zip(container, runs):
+            if run in rows.index and np.isfinite(rows.at[run, "lo"]):
+                x = bar.get_x() + bar.get_width() / 2
+                ax.errorbar([x], [rows.at[run, "auc"]], color="k", lw=1, capsize=3,
+                            yerr=[[rows.at[run, "auc"] - rows.at[run, "lo"]],
+                                  [rows.at[run, "hi"] - rows.at[run, "auc"]]])
+    if "paper_auc" in table:
+        quoted = table.drop_duplicates("run").set_index("run")["paper_auc"]
+        xs = [i for i, r in enumerate(runs) if np.isfinite(quoted.get(r, np.nan))]
+        ax.scatter(xs, [quoted[runs[i]] for i in xs], marker="D", color="k", s=36, zorder=5,
+                   label="paper (quoted, global AUC)")
+    lows = np.r_[table["lo"].to_numpy(dtype=float), table["auc"].to_numpy(dtype=float)]
+    ax.set_ylim(max(0.0, np.nanmin(lows) - 10), 100)
+    ax.axhline(50, color="0.5", ls=":", lw=1)
+    ax.set_xlabel("")
+    ax.set_ylabel("AUC [%]")
+    ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
+    ax.set_title(title or "ablation: AUC per run")
     return fig

@@ -351,7 +351,7 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
         order = order[: len(order) - len(order) % world][rank::world]  # equal shards
         if len(order) > 1 and len(order) % per_rank_batch == 1:
             order = order[:-1]  # BatchNorm cannot train on a last batch of one clip
-        if s.max_steps_per_epoch:  # rehearsals/tests: the first N batches of the epoch only
+        if s.max_steps_per_epoch:  # smoke profile, rehearsals, tests: the first N batches only
             order = order[: int(s.max_steps_per_epoch) * per_rank_batch]
         loader = _loader(data, order, per_rank_batch, s.num_workers, device)
         net.train()

@@ -40,3 +40,18 @@ def test_notebook_is_clean_and_parameterised(path):
     src = "".join("".join(c["source"]) for c in code)
     assert "sys.path" not in src, f"{path.name} must import asdlib, not edit sys.path"
     assert "from asdlib" in src
+
+
+def test_run_all_writes_an_html_page_per_executed_notebook(tmp_path):
+    """run_all.sh converts every executed notebook (also a failed one) to results/<profile>/html/."""
+    script = (ROOT / "run_all.sh").read_text()
+    assert 'mkdir -p "$OUT/notebooks" "$OUT/html"' in script
+    assert script.count('to_html "$OUT/notebooks/$base"') == 2          # after success and failure
+    assert '-m nbconvert --to html' in script and '--output-dir "$OUT/html"' in script
+    # nbconvert, as run_all.sh calls it, turns a notebook into one self-contained page.
+    nb = ROOT / "notebooks" / "02_features.ipynb"
+    res = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", "--log-level", "ERROR",
+                          "--output-dir", str(tmp_path), str(nb)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    page = (tmp_path / "02_features.html").read_text()
+    assert "<html" in page and "separable Wavegram" in page

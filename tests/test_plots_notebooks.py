@@ -1,8 +1,10 @@
-"""The plot helpers of notebooks 01-03: they draw what they are given and check their inputs."""
+"""The plot helpers of the notebooks: they draw what they are given and check their inputs."""
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -42,3 +44,89 @@ def test_plot_wavegram_rank_separates_rank_one_from_full_rank():
     assert len(ax_d.lines) == 4
     with pytest.raises(ValueError, match="channel_outputs"):
         plots.plot_wavegram_rank({"x": full}, d[:10], full)
+
+
+def test_plot_lambda_histogram_draws_the_exact_density():
+    lams = np.random.default_rng(0).beta(0.2, 0.2, 5_000)
+    before = dict(matplotlib.rcParams)
+    fig = plots.plot_lambda_histogram(lams, alpha=0.2)
+    assert dict(matplotlib.rcParams) == before          # seaborn's style does not leak out
+    ax = fig.axes[0]
+    assert len(ax.patches) >= 40                        # the histogram bars (+ the shaded half)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "P = 50%" in texts and "33.7%" in texts      # exact Beta(0.2, 0.2) shares below 0.5 and 0.1
+
+
+def test_plot_arcface_geometry_uses_the_library_head():
+    fig = plots.plot_arcface_geometry(s=40.0, m=0.7, theta_deg=50.0, other_deg=120.0)
+    ax_l = fig.axes[1]
+    plain, margin, other = (line.get_ydata() for line in ax_l.lines[:3])
+    deg = ax_l.lines[0].get_xdata()
+    i = int(np.argmin(np.abs(deg - 50.0)))
+    assert plain[i] == pytest.approx(40 * np.cos(np.radians(50)), abs=1e-3)
+    assert margin[i] == pytest.approx(40 * np.cos(np.radians(50) + 0.7), abs=1e-3)
+    assert (margin <= plain + 1e-4).all()               # the margin only ever lowers the true logit
+    assert "theta < 40 deg" in " ".join(t.get_text() for t in ax_l.texts)
+
+
+def _checkpoints():
+    return pd.DataFrame({"epoch": [3, 6, 9, 12], "global_auc": [55.0, 70.0, 82.0, 80.0],
+                         "official_auc": [60.0, 72.0, 83.0, 81.0], "pooled_auc": [56.0, 71.0, 81.0, 80.5],
+                         "val_loss": [30.0, 1.0, 0.2, 0.01]})
+
+
+def test_plot_auc_by_epoch_marks_the_three_picks():
+    sel = pd.DataFrame({"protocol": ["paper", "validation", "last"], "epoch": [9, 12, 12]})
+    fig = plots.plot_auc_by_epoch(_checkpoints(), sel)
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert any("epoch 9" in lab and lab.startswith("paper") for lab in labels)
+    assert any("epoch 12" in lab and lab.startswith("validation") for lab in labels)
+    assert len(fig.axes) == 2                           # the validation-loss panel
+    log = pd.DataFrame({"epoch": range(1, 13), "val_loss": np.geomspace(30, 0.01, 12)})
+    fig = plots.plot_auc_by_epoch(_checkpoints(), sel, log=log)
+    assert len(fig.axes[1].lines) == 2 and len(fig.axes[1].lines[0].get_xdata()) == 12
+    with pytest.raises(ValueError, match="global_auc"):
+        plots.plot_auc_by_epoch(_checkpoints().drop(columns="global_auc"), {"paper": 9})
+
+
+def test_plot_scores_per_id_one_row_per_machine():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"machine_type": ["pump"] * 8 + ["fan"] * 8, "machine_id": (["00"] * 4 + ["06"] * 4) * 2,
+                       "anomaly": [0, 0, 1, 1] * 4, "score": rng.normal(size=16)})
+    fig = plots.plot_scores_per_id(df)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["fan 00", "fan 06", "pump 00", "pump 06"]
+    with pytest.raises(ValueError, match="machine_id"):
+        plots.plot_scores_per_id(df.drop(columns="machine_id"))
+
+
+def test_plot_ablation_bars_error_bars_and_quoted_marks():
+    t = pd.DataFrame([{"run": r, "protocol": p, "auc": 70.0 + i, "lo": 65.0 + i, "hi": 75.0 + i,
+                       "paper_auc": 90.0 - i} for i, r in enumerate(["a", "b"]) for p in ("faithful", "honest")])
+    t.loc[3, ["lo", "hi"]] = np.nan                      # no interval: no error bar
+    fig = plots.plot_ablation_bars(t)
+    ax = fig.axes[0]
+    assert sum(len(c) for c in ax.containers if hasattr(c, "patches")) >= 4
+    assert len([c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]) == 3
+    assert list(ax.collections[-1].get_offsets()[:, 1]) == [90.0, 89.0]
+    with pytest.raises(ValueError, match="lo"):
+        plots.plot_ablation_bars(t.drop(columns="lo"))
+
+
+def test_bootstrap_auc_brackets_the_auc():
+    from sklearn.metrics import roc_auc_score
+
+    from asdlib.metrics import bootstrap_auc
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(60), np.ones(40)].astype(int)
+    s = rng.normal(size=100) + y
+    lo, hi = bootstrap_auc(y, s, n_boot=300)
+    assert lo < 100 * roc_auc_score(y, s) < hi and hi - lo < 30
+    groups = np.arange(100) % 2
+    lo_g, hi_g = bootstrap_auc(y, s, groups=groups, n_boot=300)
+    mean = 100 * np.mean([roc_auc_score(y[groups == k], s[groups == k]) for k in (0, 1)])
+    assert lo_g < mean < hi_g
+    assert bootstrap_auc(y, s, seed=3) == bootstrap_auc(y, s, seed=3)
+    with pytest.raises(ValueError, match="both"):
+        bootstrap_auc(np.zeros(5), np.arange(5.0))

@@ -384,7 +384,7 @@ for label, wave in real.items():
 
 # %%
 for label, wave in real.items():
-    fig = plot_waveform(wave, title=f"real fan id_06, {label} clip ({profile_banner(profile)})")
+    fig = plot_waveform(wave, title=f"real fan id_06, {label} clip (bundled DCASE clip, every profile)")
     saved = save_fig(fig, f"sample_fan06_{label}_waveform", out)
 
 # %% [markdown]
@@ -394,7 +394,7 @@ for label, wave in real.items():
 # %%
 logmels = [LogMel()(torch.from_numpy(w)[None])[0] for w in real.values()]
 fig = plot_logmels(logmels, ["real fan id_06, normal", "real fan id_06, anomaly"],
-                   title=profile_banner(profile))
+                   title="bundled real DCASE clips (the same in every profile)")
 saved = save_fig(fig, "sample_fan06_logmels", out)
 
 # %% [markdown]
@@ -424,3 +424,107 @@ saved = save_fig(fig, "sample_fan06_logmels", out)
 # **Next: notebook 02_features** builds the log-Mel spectrogram step by step, introduces the
 # learned Wavegram, redraws the paper's Figs. 1 and 2, and shows why the authors' Wavegram carries
 # only one number per frame.
+
+# %% [markdown]
+# ## Exercises
+#
+# Try each task first, on paper or in a new cell of your own. The cell under each task calls the
+# solution, a function of `asdlib.exercises` that computes the answer with the library's own
+# functions (`??ex01_split_totals` shows its code). None of them trains anything, and each takes
+# under a second in either profile. The numbers they print are discussed under "Answers", at the
+# end of the notebook.
+
+# %%
+from asdlib.exercises import (ex01_label_collisions, ex01_sample_durations, ex01_split_totals)
+
+# %% [markdown]
+# ### Exercise 1 (compute): how big is the task?
+#
+# From `expected_file_counts()` (section 3), compute for each machine type the number of
+# training clips (development plus additional training), the normal and the anomalous test
+# clips, and the share of anomalies in the test split. Which type has the largest share of
+# anomalies? Which types have the most test clips, and what does that mean for a metric that
+# puts all test clips into one ROC (notebook 04)?
+
+# %%
+ex01_split_totals().round(1)
+
+# %% [markdown]
+# ### Exercise 2 (change one thing and predict): the label map
+#
+# (a) By hand: with the offsets fan 0, pump 7, slider 13, ToyCar 20, ToyConveyor 27, valve 34,
+# which classes hold two machines? Give every type the class range from its own offset up to the
+# next type's offset minus 1 (valve up to 40): which machines fall outside their own type's
+# range? (The IDs are in `label_map_table()`.)
+#
+# (b) Change one thing: the slider offset becomes 14. Predict before you run the cell: is any
+# class still shared? Does any machine now leave its type's range?
+
+# %%
+collisions = ex01_label_collisions()
+display(collisions[collisions.problem != ""])
+shifted = ex01_label_collisions({"fan": 0, "pump": 7, "slider": 14, "ToyCar": 20, "ToyConveyor": 27,
+                                 "valve": 34})
+shifted[shifted.problem != ""]
+
+# %% [markdown]
+# ### Exercise 3 (compute): how long are the real clips?
+#
+# Load every clip of the bundled sample with `load_wav` and compute its length in seconds. Which
+# type's clips are longer than 10 s? What does `load_clip(path, 160_000)` keep of them: does it
+# resample, pad or cut, and which part?
+
+# %%
+durations = ex01_sample_durations()
+display(durations.groupby("machine_type")[["seconds", "samples_kept"]].agg(["min", "max"]))
+print("what load_clip keeps is the start of every file:", bool(durations.kept_is_the_start.all()))
+
+# %% [markdown]
+# ## Check your understanding
+#
+# 1. Why does the training split hold only normal clips, and what does the detector learn instead
+#    of what an anomaly sounds like?
+# 2. The energy baseline of section 6 gives AUCs near 0.5. Why is that good news for the
+#    synthetic data, and what would an AUC of 0.95 have meant?
+# 3. An archive arrives complete, but its MD5 differs from the registered one. What does
+#    `download_dcase` do, and why not use the file anyway?
+# 4. Pump id_06 and slider id_00 share class 13. Name one consequence for training and one for
+#    the evaluation.
+
+# %% [markdown]
+# ## Answers
+#
+# **Exercise 1.** 36,283 training clips (20,119 development plus 16,164 additional) and 10,868
+# test clips, 5,469 of them (50.3 %) anomalous. The share differs a lot between types: fan 78.7 %
+# (1,475 anomalous against 400 normal clips), ToyConveyor 31.6 %. ToyConveyor (3,509) and ToyCar
+# (2,459) hold the most test clips, pump the fewest (856). A single ROC over all clips (the
+# global AUC, notebook 04) therefore weighs the toy machines up to four times more than the
+# pumps, while the official DCASE metric gives every machine ID the same weight.
+#
+# **Exercise 2.** (a) Class 13 holds pump 06 (7 + 6) and slider 00 (13 + 0). ToyCar 07 gets
+# 20 + 7 = 27, which lies in ToyConveyor's range 27-33; it has no test clips, so no score moves.
+# (b) With the slider offset at 14 no class is shared any more (41 distinct classes), and pump 06
+# (13) is back inside pump's range 7-13; but slider 06 now gets 14 + 6 = 20, ToyCar's offset, and
+# falls into ToyCar's range (it is an additional-training ID, so again no test clip moves). With
+# IDs up to 06 or 07, gaps of 6 or 7 between offsets cannot hold every type; the `distinct` map,
+# which numbers the 41 machines 0..40, is the safe fix.
+#
+# **Exercise 3.** The ToyCar clips are 11.0 s long (176,000 samples), all the others 10.0 s.
+# `load_clip` neither resamples nor stretches: it keeps the first 160,000 samples, so ToyCar loses
+# its last second, and a clip shorter than 10 s would be padded with zeros at the end
+# (`asdlib.audio.fit_length`).
+#
+# **Check your understanding.**
+#
+# 1. Anomalies are rare and varied, and one cannot record every way a machine can break. The
+#    detector learns instead to recognise each machine ID from its normal sounds; a test clip
+#    that does not sound like its own machine gets a high score (notebooks 03 and 04).
+# 2. It shows that the synthetic anomalies cannot be found by loudness alone, like real ones. An
+#    AUC of 0.95 would mean that anomalous clips are simply louder (or quieter), and a trained
+#    model's high AUC would then say nothing about learning the sound's pattern.
+# 3. It deletes the file and raises `DownloadError`: the bytes are not the registered archive (a
+#    corrupted transfer or a changed file on the server), and training on them could silently
+#    change the data.
+# 4. Training: the network is asked to put two different machines on one ArcFace class
+#    direction (40 classes in practice). Evaluation: the authors' per-type masks count pump 06's
+#    test clips as sliders and leave them out of the pump column.

@@ -9,10 +9,12 @@
 # - how a log-Mel spectrogram is computed: framing with a 64 ms Hann window and 50 % overlap,
 #   the STFT, the power spectrum, an HTK Mel filterbank and the decibel scale, each step by hand,
 #   checked against the library's `LogMel` (the exact torchaudio transform the authors use);
-# - what a Wavegram is: a *learned* filterbank, one strided 1-D convolution on the raw waveform;
-# - how the authors' separable Wavegram is built, and why it can only carry **one number per
-#   frame**: all its 128 channels are affine functions (then ReLU) of that number, which we show
-#   numerically with singular values, and contrast with the ordinary convolution of the ablation.
+# - what a Wavegram is: a *learned* filterbank; here one strided 1-D convolution on the raw
+#   waveform (the front end of STgram-MFN's Tgram; PANNs' Wavegram, which gave the name, is deeper);
+# - how the authors' separable Wavegram is built, and why every one of its 128 channels is a
+#   function of **one signal per frame** (the output of a single learned filter, after BatchNorm
+#   and ReLU), so that before its last ReLU the map has **rank at most 2**; we show it numerically
+#   with singular values, and contrast it with the ordinary convolution of the ablation.
 #
 # **Prerequisites**: notebook 01_data (the data and the bundled real clips). Knowing what a
 # Fourier transform is helps.
@@ -30,7 +32,7 @@
 # 4. The log-Mel spectrogram, step by step
 # 5. The Wavegram: a learned filterbank
 # 6. The acoustic features X (Fig. 2)
-# 7. Why the authors' Wavegram is rank one
+# 7. Why the authors' Wavegram carries one signal per frame (rank at most 2)
 # 8. Summary and what comes next
 
 # %% [markdown]
@@ -196,10 +198,16 @@ saved = save_fig(fig, "logmel_by_hand", out)
 # %% [markdown]
 # ## 5. The Wavegram: a learned filterbank
 #
-# The log-Mel is fixed by design. A **Wavegram** (Kong et al., PANNs) lets the network learn its
-# own time-frequency representation: a 1-D convolution slides 128 learned filters of 1024 samples
-# over the waveform with a stride of 512, like the STFT's frames, giving 128 "bins" x 313 frames
-# on the same grid as the log-Mel. With padding 512 the frames line up with the centred STFT.
+# The log-Mel is fixed by design. A **Wavegram** lets the network learn its own time-frequency
+# representation from the waveform. The name comes from PANNs (Kong et al., 2020, the paper's
+# ref. [22]), where the Wavegram is the output of a stack of 1-D convolutional layers with
+# downsampling. The front end used here is simpler, and comes from STgram-MFN (Liu et al., ICASSP
+# 2022, the paper's ref. [18]; the paper: "a 1-D convolution that acts as a learnable STFT"): a
+# **single strided `Conv1d`** that slides 128 learned filters of 1024 samples over the waveform
+# with a stride of 512, like the STFT's frames, giving 128 "bins" x 313 frames on the same grid as
+# the log-Mel (with padding 512 the frames line up with the centred STFT). In STgram-MFN's Tgram
+# that layer is followed by LayerNorm, LeakyReLU and three more 1-D convolutions; the authors keep
+# only the strided layer, and make it separable.
 #
 # The ablation's **ordinary** Wavegram is a `Conv1d(1 -> 128, kernel 1024)`: 128 filters of 1024
 # taps, 131,200 parameters. The authors' **separable** Wavegram comes from the PyPI package
@@ -245,8 +253,8 @@ print(f"X: {tuple(X.shape)}; log-Mel channel equals LogMel: "
       f"{torch.allclose(X[0, 0], logmel_library)}")
 
 # %%
-fig = plot_features(X, title=f"Fig. 2: features X of a real anomalous fan clip (Wavegram at "
-                             f"initialisation)\n{profile_banner(profile)}")
+fig = plot_features(X, title="Fig. 2: features X of a real anomalous fan clip (Wavegram at "
+                             "initialisation; the same in every profile)")
 saved = save_fig(fig, "fig2_features", out)
 
 # %% [markdown]
@@ -255,11 +263,13 @@ saved = save_fig(fig, "fig2_features", out)
 # log-Mel on the left has a different pattern in every band. The next section explains why.
 
 # %% [markdown]
-# ## 7. Why the authors' Wavegram is rank one
+# ## 7. Why the authors' Wavegram carries one signal per frame (rank at most 2)
 #
 # Follow one frame *t* through the separable layer:
 #
-# 1. the depthwise filter gives one number; BatchNorm and ReLU keep it one number: **d_t ≥ 0**;
+# 1. the depthwise filter gives one number: the waveform filtered by one learned 1024-tap filter,
+#    read once per hop of 512 samples, a *signed* value (a sample of the filtered signal, not an
+#    energy or a loudness); BatchNorm and ReLU keep it one number: **d_t ≥ 0**;
 # 2. the pointwise 1x1 convolution gives channel *c* the value a_c · d_t + b_c;
 # 3. BatchNorm scales and shifts each channel: still an affine function of d_t;
 # 4. ReLU clips it at zero.
@@ -267,9 +277,9 @@ saved = save_fig(fig, "fig2_features", out)
 # So every one of the 128 channels is **ReLU(α_c · d_t + β_c)**: a fixed curve of the *same*
 # number d_t. The 128 x 313 matrix before the last ReLU is α dᵀ + β 1ᵀ, a sum of two outer
 # products: its rank is at most 2 (one for the signal, one for the constant offsets). The
-# Wavegram tells the classifier one thing per frame: how strongly the waveform matches one
-# learned filter. This holds for *any* weights, trained or not; training (BatchNorm on batch
-# statistics included) changes α, β and the filter, never the structure.
+# Wavegram tells the classifier one thing per frame: the rectified, standardised output of one
+# learned filter at that frame. This holds for *any* weights, trained or not; training
+# (BatchNorm on batch statistics included) changes α, β and the filter, never the structure.
 #
 # Let us check it step by step on our clip.
 
@@ -319,8 +329,8 @@ fig = plot_wavegram_rank({"separable Wavegram, before the last ReLU": pre_relu,
                           "separable Wavegram, output": wavegram,
                           "ordinary Conv1d Wavegram (ablation)": conv_wavegram},
                          d, wavegram, n_channels=8,
-                         title=f"The separable Wavegram carries one number per frame "
-                               f"(weights at initialisation)\n{profile_banner(profile)}")
+                         title="The separable Wavegram carries one signal per frame "
+                               "(weights at initialisation; the same in every profile)")
 saved = save_fig(fig, "wavegram_rank", out)
 
 # %% [markdown]
@@ -335,8 +345,9 @@ saved = save_fig(fig, "wavegram_rank", out)
 # show only two colours. Training gives each channel its own slope and offset, but every channel
 # remains a bent line of the same d_t.
 #
-# What this means for the paper: the "Wavegram" channel is a learned, one-filter loudness
-# envelope, copied 128 times at different scales. It can still help the classifier next to the
+# What this means for the paper: the "Wavegram" channel is one learned filter's output per
+# frame (a signed filter output, standardised and rectified; not a loudness envelope), copied
+# 128 times through 128 bent lines. It can still help the classifier next to the
 # log-Mel (the paper's Table 3 reports 93.43 % AUC with both versus 92.26 % with the log-Mel
 # alone; these are the paper's numbers, quoted), but on its own it has little to say, which fits
 # the weak Wavegram-only row of the same table (63.48 %, quoted). Notebook 05 retrains these
@@ -358,3 +369,94 @@ saved = save_fig(fig, "wavegram_rank", out)
 #
 # **Next: notebook 03_training** explains the training recipe (mixup, ArcFace, the Noisy-ArcMix
 # loss, AdamW with cosine annealing), counts the network's 884,376 parameters and trains it.
+
+# %% [markdown]
+# ## Exercises
+#
+# Try each task first; the cell under it calls the solution in `asdlib.exercises`, which computes
+# the answer with the library's functions (`??ex02_frames` shows the code). No training; each
+# cell takes about a second in either profile. The answers are at the end of the notebook.
+
+# %%
+from asdlib.exercises import (ex02_frames, ex02_wavegram_params, ex02_wavegram_rank)
+
+# %% [markdown]
+# ### Exercise 1 (compute): frames for another hop
+#
+# By hand: with the centred STFT of section 4.1, how many frames does a 10-s clip at 16 kHz give
+# with a hop of 256 samples (75 % overlap) instead of 512? And a 1-s clip (the smoke profile) with
+# each hop? Then check with `num_frames` and by running `LogMel(hop_length=...)` on the clip.
+
+# %%
+ex02_frames()
+
+# %% [markdown]
+# ### Exercise 2 (change one thing and predict): a longer window
+#
+# Section 5 counted 1,539 parameters for the separable Wavegram and 131,200 for the ordinary
+# `Conv1d`. Predict both counts for a window (kernel) of 2048 samples (128 ms), and of 512,
+# with a hop of half the window each time. Which of the two grows faster with the window?
+
+# %%
+ex02_wavegram_params()
+
+# %% [markdown]
+# ### Exercise 3 (change one thing and predict): the rank after training
+#
+# Section 7 found rank 1 before the last ReLU at initialisation, where BatchNorm's scale is 1 and
+# its shift 0. Training moves those. Give both BatchNorms of the separable Wavegram random scales
+# and shifts, and predict the numerical rank of the 128 x 313 matrix before the last ReLU, and
+# after it. Does a higher rank after the ReLU mean that the Wavegram now carries more than one
+# number per frame?
+
+# %%
+ex02_wavegram_rank()
+
+# %% [markdown]
+# ## Check your understanding
+#
+# 1. Why is the hop 32 ms, and why does the STFT give 513 frequency bins rather than 1024?
+# 2. Why are the lowest Mel bands "coarse copies of single Fourier bins"?
+# 3. The log-Mel is 10 log10(x + 10⁻⁸). What does a silent frame give, and why the offset?
+# 4. Why does the separable Wavegram have a single depthwise filter? What would feeding it the
+#    waveform twice, as two input channels, change?
+# 5. If every Wavegram channel is a function of one number per frame, how can the Wavegram still
+#    add something next to the log-Mel?
+
+# %% [markdown]
+# ## Answers
+#
+# **Exercise 1.** Frames = 1 + samples // hop: 1 + 160,000 // 256 = **626** for 10 s with hop
+# 256 (313 with hop 512), and 63 (hop 256) or 32 (hop 512) for 1 s. `LogMel` measures the same.
+# Halving the hop doubles the frames, and with them the work of the attention module and
+# MobileFaceNet, and the global kernel of MobileFaceNet (notebook 03, exercise 4).
+#
+# **Exercise 2.** Separable: k + 1 (depthwise filter and bias) + 2 (BatchNorm) + 256 (pointwise
+# weights and biases) + 256 (BatchNorm) = k + 515, so 2,563 for 2048 and 1,027 for 512. Ordinary:
+# 128 filters of k taps plus 128 biases = 128 k + 128, so 262,272 and 65,664. The separable layer
+# grows by one parameter per tap, the ordinary one by 128: the ratio grows from 64 to 102.
+#
+# **Exercise 3.** Before the last ReLU: **2**. The matrix is α dᵀ + β 1ᵀ, and with a random
+# shift β is no longer proportional to α, so the constant-offset pattern appears beside the
+# signal. After the ReLU the numerical rank is much larger (dozens): each channel is bent at its
+# own point −β_c/α_c, and bent lines with different bends are linearly independent vectors. But
+# every channel is still a fixed function of the same d_t (section 7 predicted all 128 from it):
+# rank counts linearly independent patterns, not information. The Wavegram still carries one
+# number per frame. The ordinary `Conv1d` has full rank 128.
+#
+# **Check your understanding.**
+#
+# 1. The hop is half the 64-ms window (50 % overlap), 512 samples = 32 ms. The spectrum of a real
+#    signal is symmetric, so only 1024 / 2 + 1 = 513 bins, from 0 Hz to 8 kHz, are distinct.
+# 2. Below about 1 kHz the Mel bands are about 14 Hz apart, less than the 15.6-Hz spacing of the
+#    STFT bins, so each low triangle covers only one or two bins.
+# 3. 10 log10(10⁻⁸) = −80 dB; without the offset the logarithm of 0 would be minus infinity.
+# 4. A depthwise convolution has one filter per input channel, and the waveform has one channel.
+#    Two copies of the waveform would give two filters: two numbers per frame (rank up to 3
+#    before the ReLU), still far from the 128 independent filters of the ordinary `Conv1d`.
+# 5. It adds one learned filter's output per frame (a signed filter output, standardised and
+#    rectified, then passed through 128 bent lines), which the classifier can combine with the
+#    log-Mel's 128 bands. Alone it carries too little, which fits
+#    the weak Wavegram-only row of Table 3; the gain beside the log-Mel in the paper (93.43
+#    against 92.26, quoted) is about a point, of the order of the test-set noise that notebook
+#    05's exercise 3 measures.

@@ -13,19 +13,21 @@
 #   authors' pooled one (one ROC per machine type, clips chosen by class-index masks), and how the
 #   authors' label map counts pump id_06 as a *slider*;
 # - the three ways of choosing the checkpoint to report: best *global* test AUC, one ROC over
-#   all test clips (the authors' choice: selected *on test data*), lowest validation loss, last epoch;
+#   all test clips (the authors' choice: selected *on test data*), lowest validation loss, last
+#   epoch, and a plot of the test AUC against the epoch with the three choices marked;
 # - how to rebuild Table 1 and Table 2 with the paper's quoted numbers beside ours, and why
 #   Table 2's average (a global AUC) is not the mean of Table 1's row;
 # - the authors' own released test-set scores, scored with our metric code: real DCASE data in
 #   seconds, and what they reveal;
 # - the model's complexity: 884,376 parameters, multiply-accumulates per 10-s clip, CPU latency;
-# - ROC curves and score histograms, and (optionally) scoring the authors' released weights.
+# - ROC curves, score histograms and score distributions per machine ID, and (optionally)
+#   scoring the authors' released weights.
 #
 # **Prerequisites**: notebook 03_training (it trains the run `proposed`; if it has not been run,
 # this notebook trains it first) and, for the data, notebook 01_data.
 #
-# **Run time**: smoke profile about 15 s on 2 CPU cores when notebook 03 has trained the run,
-# about 45 s when it must train it first (measured; longer when other work shares the cores).
+# **Run time**: smoke profile about 25 s on 2 CPU cores when notebook 03 has trained the run,
+# about a minute when it must train it first (measured; longer when other work shares the cores).
 # Paper profile: scoring every saved checkpoint (15, one every 20 epochs) on the 10,868 test
 # clips takes some minutes on one GPU, plus the 300-epoch training if notebook 03 has not done it.
 #
@@ -79,11 +81,12 @@ from asdlib.model import (ModelConfig, build_model)
 from asdlib.outputs import (profile_banner, save_fig, save_table)
 from asdlib.paper_numbers import (paper_table1, paper_table1_wide, paper_table2, table1_row_means)
 from asdlib.paths import (SAMPLE_DIR, data_dir, results_dir)
-from asdlib.plots import (plot_roc_curves, plot_score_histograms)
+from asdlib.plots import (plot_auc_by_epoch, plot_roc_curves, plot_score_histograms,
+                          plot_scores_per_id)
 from asdlib.reproduction import (ensure_evaluated, ensure_runs, params_at_paper_length, run_config,
                                  run_dir, selected_checkpoint, table1_reproduced)
 from asdlib.synthetic import (generate_synthetic_dataset)
-from asdlib.train import (load_model)
+from asdlib.train import (load_model, read_log)
 
 out = results_dir(profile)
 banner = profile_banner(profile)
@@ -257,6 +260,18 @@ per_id = pd.read_csv(eval_dir / "paper" / "metrics_per_id.csv", dtype={"machine_
 per_id.round(2)
 
 # %% [markdown]
+# The official per-type number is nothing more than the arithmetic mean of these per-ID rows.
+# Computed here with `groupby`, next to the evaluation's `metrics_per_type.csv`:
+
+# %%
+by_hand_mean = per_id.groupby("machine_type")[["auc", "pauc"]].mean()
+check = official.set_index("machine_type")[["auc", "pauc"]].join(by_hand_mean, rsuffix="_by_hand",
+                                                                 how="inner")   # the six types
+assert np.allclose(check[["auc", "pauc"]].to_numpy(), check[["auc_by_hand", "pauc_by_hand"]].to_numpy(),
+                   equal_nan=True)
+check.round(2)
+
+# %% [markdown]
 # ## 7. Three ways to choose the checkpoint
 #
 # Training saves a checkpoint every few epochs (every 20 in the paper profile) and at the end.
@@ -293,6 +308,29 @@ pd.DataFrame([{"select on": label, "epoch picked": int(checkpoints.loc[checkpoin
                "its global AUC": checkpoints.loc[checkpoints[col].idxmax(), "global_auc"],
                "its pooled per-type mean": checkpoints.loc[checkpoints[col].idxmax(), "pooled_auc"]}
               for label, col in by_rule.items()]).round(2)
+
+# %% [markdown]
+# The whole story in one figure: the test AUC of every saved checkpoint against the epoch, under
+# the three metrics, with the checkpoint each protocol picked; below, the validation loss that
+# the `validation` protocol minimises.
+
+# %%
+fig = plot_auc_by_epoch(checkpoints, selection, log=read_log(run_dir(profile, "proposed")),
+                        title=f"Three ways to choose the checkpoint, proposed model\n{banner}")
+saved = save_fig(fig, "auc_by_epoch", out)
+picked = selection.set_index("protocol")["epoch"]
+print("epochs picked:", picked.to_dict())
+
+# %% [markdown]
+# In the smoke run (checkpoints at epochs 6, 12 and 15) the test AUC climbs once the classifier
+# has learned the machines, then levels off and moves by a point or so from checkpoint to
+# checkpoint. The `paper` protocol picks the highest of these wiggles, *on the test clips*, so
+# its number is the top of the noise. The validation loss, which never sees an anomaly, falls
+# steeply with the jump and then flattens (lower panel: every epoch from the training log, the
+# saved checkpoints as dots); among the saved checkpoints it is lowest at the last one, so here
+# `validation` and `last` agree, on another checkpoint than the test set's pick. The gap between
+# the picks' numbers is the optimism of selecting on test data (in the smoke run about half a
+# point; the paper's 15 checkpoints of 300 epochs give it more chances).
 
 # %% [markdown]
 # ## 8. Table 1: AUC and pAUC per machine type
@@ -501,6 +539,18 @@ for ax in fig.axes:
 save_fig(fig, "score_histograms", out)
 
 # %% [markdown]
+# The per-type histograms hide what the official protocol looks at: each machine ID on its own.
+# Per machine ID, the same log-scores as box plots with every clip as a point. An ID whose
+# anomalies (red) sit clearly to the right of its normal clips (blue) has a high AUC; IDs can
+# differ in where their normal clips sit, which is what pooling several IDs into one ROC mixes up.
+
+# %%
+fig = plot_scores_per_id(clips, score_col="log10_score",
+                         title=f"Anomaly scores per machine ID, proposed model\n{banner}")
+fig.axes[0].set_xlabel("log10(anomaly score)")
+saved = save_fig(fig, "scores_per_id", out)
+
+# %% [markdown]
 # ## 12. The authors' released score arrays
 #
 # The authors' repository also holds `other_data/*.npz`: saved anomaly scores of one of their
@@ -635,9 +685,122 @@ if ckpt_path is not None and profile != "paper":
 #
 # Saved under `results/<profile>/`: `tables/table1_auc_pauc`, `tables/table2_parameters_average`,
 # `tables/complexity`, `tables/authors_score_arrays_pooled`, `tables/authors_score_arrays_per_id`
-# (CSV, Markdown, LaTeX), `figures/roc_curves`, `figures/score_histograms`
-# (PNG, PDF).
+# (CSV, Markdown, LaTeX), `figures/auc_by_epoch`, `figures/roc_curves`,
+# `figures/score_histograms`, `figures/scores_per_id` (PNG, PDF).
 #
 # **Next**: notebook 05_ablation trains the variants of Tables 3 and 4 (features, embedding size,
 # separable convolutions, attention) and the honest variants; notebook 06_attention looks inside
 # the attention module (Figs. 3 and 4).
+
+# %% [markdown]
+# ## Exercises
+#
+# Try each task first; the cell under it calls the solution in `asdlib.exercises`, which computes
+# the answer with the library's functions (`??ex04_official_by_groupby` shows the code). Nothing
+# here trains: the cells use the scores this notebook already loaded, the authors' score arrays
+# or a small synthetic case, and take a few seconds at most. The answers are at the end.
+
+# %%
+from asdlib.exercises import (ex04_global_vs_per_id, ex04_official_by_groupby, ex04_pauc_limits,
+                              ex04_selection_bias)
+
+# %% [markdown]
+# ### Exercise 1 (compute): the official metric with a groupby
+#
+# Take this run's clip scores (`clips`, section 3: one row per test clip with `machine_type`,
+# `machine_id`, `anomaly` and `score`) and compute the official DCASE metric yourself: AUC and
+# pAUC for each (machine type, machine ID) with `groupby` and `auc_pauc`, then the mean over the
+# IDs of each type, then the mean over the types. Compare with the saved table `official`
+# (section 6).
+
+# %%
+mine = ex04_official_by_groupby(clips)
+mine.join(official.set_index("machine_type")[["auc", "pauc"]], rsuffix=" (saved)").round(3)
+
+# %% [markdown]
+# ### Exercise 2 (change one thing and predict): global AUC against per-ID AUC
+#
+# Two fan IDs, each detected perfectly: in both, the normal clips score 0, 1, 2, 3 and the
+# anomalous ones 4, 5, 6, 7. Now add an offset of 0, 2, 4 or 8 to every score of ID 02 (its
+# scores run higher, as a noisier machine's would). Predict the per-ID AUCs, their mean and the
+# global AUC (one ROC over all 16 clips) for each offset. Count pairs: the AUC is the share of
+# (anomalous, normal) pairs in which the anomalous clip scores higher, ties counting half.
+
+# %%
+ex04_global_vs_per_id()
+
+# %% [markdown]
+# ### Exercise 3 (compute): what the pAUC's 50 means
+#
+# Predict the AUC and the pAUC (`max_fpr = 0.1`) of a random score, of a perfect score, and what
+# `max_fpr = 1` gives. Check with 20,000 random clips, a perfect score, and the authors' score
+# arrays of section 12.
+
+# %%
+ex04_pauc_limits().round(2)
+
+# %% [markdown]
+# ### Exercise 4 (change one thing and predict): choosing the checkpoint on the test set
+#
+# Suppose every checkpoint of a run is equally good: the true AUC is 76.0 % (normal scores
+# N(0, 1), anomalous N(1, 1)), and each checkpoint's test AUC is measured on 100 normal and 100
+# anomalous clips. Predict how far the best test AUC of 1, 3 and 15 checkpoints lies above the
+# true AUC on average (the `paper` selection of section 7 picks the best of up to 15). The
+# solution repeats the experiment 60 times.
+
+# %%
+ex04_selection_bias().round(2)
+
+# %% [markdown]
+# ## Check your understanding
+#
+# 1. Why does the anomaly score need the clip's machine ID, and what is it exactly?
+# 2. Why is a random score's pAUC 50 and not 5?
+# 3. Which protocol counts pump id_06 as a slider, and why?
+# 4. Why is the `paper` selection optimistic, and which selections are honest?
+# 5. Table 2 prints 93.44 for the proposed model, Table 1's row averages 94.65. Which quantity is
+#    which?
+
+# %% [markdown]
+# ## Answers
+#
+# **Exercise 1.** The groupby gives the saved per-type values and their average exactly (up to
+# float rounding): the official metric is a plain mean over IDs, then over types. What makes it
+# "official" is only the grouping: every machine ID gets its own ROC, and every ID and every
+# type the same weight, however many clips it has.
+#
+# **Exercise 2.** Each ID stays at 100 whatever the offset (adding a constant to all of an ID's
+# scores does not change their order), so the official mean stays 100. The global AUC compares
+# the 8 anomalous with the 8 normal clips across both IDs, 64 pairs: offset 0, 100; offset 2,
+# ID 00's anomalies 4 and 5 tie with or lose against ID 02's normals 4 and 5 in 2 pairs' worth,
+# 62/64 = 96.9; offset 4, 8 pairs' worth lost, 87.5; offset 8, all 16 cross pairs lost, 75.0.
+# The global AUC penalises a machine whose normal sounds score high; this is why Table 2's
+# global number lies below the mean of the per-type values.
+#
+# **Exercise 3.** Random: AUC ≈ 50 and pAUC ≈ 50. scikit-learn's pAUC is McClish-standardised so
+# that chance gives 50; the raw partial area of a random score is p²/2 = 0.005, 5 % of p = 0.1.
+# Perfect: 100 and 100. With `max_fpr = 1` the pAUC is the whole AUC. The authors' arrays give
+# 63.48 / 54.13.
+#
+# **Exercise 4.** With one checkpoint there is no choice and no bias (the mean lands within about
+# half a point of 76.0). The best of 3 lies about 3.4 points higher, the best of 15 about 5.6: the
+# standard error of one AUC on 100 + 100 clips is about 3.4 points, and the maximum of 15 noisy
+# values sits about 1.7 standard errors above their mean. On the 10,868 clips of the real test
+# set the standard error is about 0.53 points (notebook 05, exercise 3) and the checkpoints of
+# one run are correlated, so the optimism of the `paper` selection is much smaller there, but it
+# is not zero; on the smoke profile's 288 clips it is large.
+#
+# **Check your understanding.**
+#
+# 1. The network was trained to recognise machine IDs. The score is the ArcFace cross-entropy at
+#    the clip's *true* ID (margin logits, softmax, −log of that class's probability): it asks
+#    whether the clip sounds like its own machine, not like any machine.
+# 2. The McClish standardisation maps the raw partial area so that chance gives 0.5 and a perfect
+#    detector 1; the raw area divided by p would give 0.05 at chance.
+# 3. The authors' pooled protocol: it selects each type's clips by class-index ranges, and pump
+#    id_06 gets class 13 (7 + 6), inside the slider range 13-19.
+# 4. It picks the checkpoint with the best global AUC on the test clips, the same clips the
+#    number is reported on: the maximum of noisy estimates (exercise 4). `validation` (lowest
+#    loss on held-out normal training clips) and `last` never look at test labels.
+# 5. 93.44 is the global AUC, one ROC over all 10,868 test clips, on which the authors also chose
+#    the checkpoint; 94.65 is the mean of the six pooled per-type AUCs of Table 1.

@@ -12,7 +12,8 @@
 # - how the paper's parameter counts ("884 k", "882 k", "1 M") come about, measured on the
 #   networks built for 10-s clips, and what the variants cost in multiply-accumulates;
 # - how to rebuild Tables 3 and 4 with the paper's quoted values beside ours, computed the
-#   authors' way (*faithful*) and the honest way;
+#   authors' way (*faithful*) and the honest way, and draw them as one bar chart with bootstrap
+#   intervals;
 # - two honest variants that are not in the paper: attention without the ReLU that keeps every
 #   attention value at or above 0.5, and a label map without the pump id_06 / slider id_00
 #   collision, and what the collision does to those two machines.
@@ -21,10 +22,10 @@
 # checkpoint selections). Notebook 03 trains the run `proposed`; this notebook trains whatever is
 # missing.
 #
-# **Run time**: smoke profile about 4 minutes on 2 CPU cores for the nine runs besides
-# `proposed` (measured: 16-35 s each for 3 epochs and the evaluation; longer when other work
-# shares the cores); a second run reuses them and takes seconds. Paper profile: nine more
-# 300-epoch runs, some hours each on one GPU.
+# **Run time**: smoke profile about 4.5 minutes on 2 CPU cores for the nine runs besides
+# `proposed` (measured: 20-35 s each for 15 short epochs and the evaluation of their three
+# checkpoints; longer when other work shares the cores); a second run reuses them and takes
+# seconds. Paper profile: nine more 300-epoch runs, some hours each on one GPU.
 #
 # **asdlib modules used**: `reproduction`, `config`, `model`, `complexity`, `paper_numbers`,
 # `train`, `evaluate` (through `reproduction`), `outputs`, `paths`.
@@ -54,10 +55,12 @@ import pandas as pd
 
 from asdlib.complexity import (count_macs, human_count)
 from asdlib.dcase import (class_index)
+from asdlib.metrics import (bootstrap_auc)
 from asdlib.model import (ModelConfig, build_model)
-from asdlib.outputs import (profile_banner, save_table)
+from asdlib.outputs import (profile_banner, save_fig, save_table)
 from asdlib.paper_numbers import (paper_table3, paper_table4)
 from asdlib.paths import (results_dir)
+from asdlib.plots import (plot_ablation_bars)
 from asdlib.reproduction import (HONEST_RUNS, TABLE3_RUNS, TABLE4_RUNS, ensure_runs,
                                  params_at_paper_length, run_config, run_dir, runs_summary)
 from asdlib.synthetic import (generate_synthetic_dataset)
@@ -215,8 +218,9 @@ table3.round(2)
 # In the paper, the log-Mel alone (92.26) is almost as good as both features (93.43), the
 # Wavegram alone is weak (63.48), and h = 128 beats 64 and 256. The weak Wavegram fits what
 # notebook 02 showed: with one input channel the separable layer's depthwise step yields one
-# number per frame, so all 128 Wavegram channels are functions of that one number, a rank-one
-# map with almost no frequency resolution.
+# signal per frame (one learned filter's output, after BatchNorm and ReLU), so all 128 Wavegram
+# channels are functions of that one signal: before the last ReLU the map has rank at most 2,
+# with almost no frequency resolution.
 #
 # ## 6. Table 4: separable convolutions and attention
 #
@@ -234,10 +238,42 @@ table4.round(2)
 
 # %% [markdown]
 # The paper finds each component worth about one to three AUC points. Two cautions when reading
-# such differences, ours or theirs: every row is one training run (no seed repetition, so no
-# error bar), and the faithful columns pick each run's best checkpoint *on the test set*, which
-# favours the runs whose test AUC fluctuates most. In the smoke profile the differences between
-# rows are noise from a few CPU epochs on synthetic sounds.
+# such differences, ours or theirs: every row is one training run (no seed repetition), and the
+# faithful columns pick each run's best checkpoint *on the test set*, which favours the runs
+# whose test AUC fluctuates most. In the smoke profile the differences between rows are noise
+# from a few CPU epochs on synthetic sounds.
+#
+# Both tables as one bar chart: per run, our faithful AUC (global AUC, test-selected checkpoint)
+# and our honest AUC (official per-ID mean, validation-selected checkpoint), with the paper's
+# quoted value as a black diamond. The error bars are 95 % **bootstrap** intervals over the test
+# clips (`asdlib.metrics.bootstrap_auc`: clips resampled within each machine ID and label): how
+# much the number would move with another draw of test clips. They are not seed error bars: the
+# spread between training runs with different seeds needs several runs per variant, which neither
+# the paper nor this smoke profile trains, and it would add to these intervals.
+
+# %%
+def scores_of(name, selection):
+    return pd.read_csv(run_dir(profile, name) / "evaluation" / selection / "clip_scores.csv",
+                       dtype={"machine_id": str})
+
+
+quoted_auc = {**dict(zip(TABLE3_RUNS, paper_table3()["auc"])), **dict(zip(TABLE4_RUNS, paper_table4()["auc"]))}
+bars = []
+for name in dict.fromkeys([*TABLE3_RUNS, *TABLE4_RUNS]):
+    label = studies[name].split(": ", 1)[1] if name != "proposed" else "proposed"
+    for protocol, selection, column, by_id in (
+            ("ours, faithful: global AUC, test-selected", "paper", "global_paper_auc", False),
+            ("ours, honest: official per-ID mean, validation-selected", "validation",
+             "official_validation_auc", True)):
+        sc = scores_of(name, selection)
+        groups = sc.machine_type + " " + sc.machine_id if by_id else None
+        lo, hi = bootstrap_auc(sc.anomaly, sc.score, groups=groups, n_boot=300)
+        bars.append({"run": label, "protocol": protocol, "auc": summary.at[name, column],
+                     "lo": lo, "hi": hi, "paper_auc": quoted_auc[name]})
+bars = pd.DataFrame(bars)
+fig = plot_ablation_bars(bars, title=f"Tables 3 and 4 as bars: AUC per run, 95 % bootstrap intervals "
+                                     f"over test clips\n{banner}")
+saved = save_fig(fig, "ablation_bars", out)
 #
 # ## 7. Honest variants: attention without the ReLU, a label map without the collision
 #
@@ -307,13 +343,114 @@ others.mean().round(2).to_frame("mean over the other IDs").T
 # - Parameter counts measured on the 10-s networks: 884,376 (proposed), 882,412 (without
 #   attention), about 1.02 M without separable convolutions: the paper's "884 k", "882 k", "1 M".
 # - Tables 3 and 4 are rebuilt with the paper's values quoted beside ours, computed faithfully
-#   (pooled metric, test-selected checkpoint) and honestly (official metric, validation-selected
-#   checkpoint). Smoke numbers only show that the pipeline works.
+#   (global AUC, one ROC over all test clips, at the test-selected checkpoint) and honestly
+#   (official per-ID metric, validation-selected checkpoint), and drawn as one bar chart with
+#   bootstrap intervals over the test clips (not seed error bars). Smoke numbers only show that
+#   the pipeline works.
 # - The honest variants show what the two quirks do: the attention floor at 0.5 and the shared
 #   class of pump id_06 and slider id_00.
 #
-# Saved under `results/<profile>/tables/`: `table3_features_dimensionality`, `table4_ablation`,
-# `honest_variants` (CSV, Markdown, LaTeX).
+# Saved under `results/<profile>/`: `tables/table3_features_dimensionality`,
+# `tables/table4_ablation`, `tables/honest_variants` (CSV, Markdown, LaTeX) and
+# `figures/ablation_bars` (PNG, PDF).
 #
 # **Next**: notebook 06_attention opens the attention module: Fig. 3 (the maps of one clip),
 # Fig. 4 (their statistics over the test set), the 0.5 floor, and the fixed variant's maps.
+
+# %% [markdown]
+# ## Exercises
+#
+# Try each task first; the cell under it calls the solution in `asdlib.exercises`, which computes
+# the answer with the library's functions (`??ex05_variant_params` shows the code). Nothing here
+# trains: the cells build networks without training them and read saved scores, a few seconds in
+# all. The answers are at the end.
+
+# %%
+from IPython.display import display
+
+from asdlib.exercises import (ex05_auc_bootstrap, ex05_macs_vs_params, ex05_variant_params)
+
+# %% [markdown]
+# ### Exercise 1 (compute): the parameter counts by hand
+#
+# Count the attention module's parameters by hand from its layers (notebook 06 prints them;
+# every separable layer is depthwise conv, BatchNorm, ReLU, pointwise conv, BatchNorm, ReLU, and
+# only the last one has biases). Then predict which variants have exactly as many parameters as
+# `proposed`, and what `mel_only` and `h256` change.
+
+# %%
+ex05_variant_params()
+
+# %% [markdown]
+# ### Exercise 2 (change one thing and predict): multiply-accumulates against parameters
+#
+# Without separable convolutions the network has about 15 % more parameters. Predict whether its
+# work per 10-s clip (MACs) grows by more or less than that, and which parts cause the change.
+
+# %%
+ex05_macs_vs_params().round(3)
+
+# %% [markdown]
+# ### Exercise 3 (compute): how large is the test-set noise?
+#
+# Resample the 10,868 clips of the authors' score arrays with replacement 200 times and compute
+# the global AUC each time (a bootstrap, `asdlib.metrics.bootstrap_auc`, which keeps the numbers
+# of normal and anomalous clips): the spread of those AUCs, a 95 % interval and the standard
+# error it implies, estimates how much one AUC varies with the test clips drawn. Is the paper's
+# 1.17-point gap between [X_Mel] and [X_Mel, X_Wav] (Table 3, quoted) clearly larger? Then do
+# the same for this profile's `proposed` run.
+
+# %%
+display(ex05_auc_bootstrap().round(3).to_frame("authors' score arrays"))
+ours = pd.read_csv(run_dir(profile, "proposed") / "evaluation" / "paper" / "clip_scores.csv")
+ex05_auc_bootstrap(ours).round(3).to_frame(f"proposed run, {profile} profile")
+
+# %% [markdown]
+# ## Check your understanding
+#
+# 1. Why must each ablation run differ from `proposed` in one setting only, and how does section 2
+#    check it?
+# 2. Why do the tables count parameters on the 10-s network even in the smoke profile?
+# 3. Why is the pooled metric empty for `distinct_labels`?
+# 4. The faithful columns take each run's best checkpoint on the test set. Why does that favour
+#    the runs whose test AUC fluctuates most from checkpoint to checkpoint?
+
+# %% [markdown]
+# ## Answers
+#
+# **Exercise 1.** Attention, layer by layer: separable 2 → 16, 3x3, no bias: 18 + 4 + 32 + 32 =
+# 86; BatchNorm(16): 32; separable 16 → 64, 3x3: 144 + 32 + 1,024 + 128 = 1,328; BatchNorm(64):
+# 128; separable 64 → 2, 1x1 with biases: (64 + 64) + 128 + (128 + 2) + 4 = 390; in all
+# **1,964**, exactly what `no_attention` saves (884,376 → 882,412). `fixed_attention` has the
+# same count as `proposed` (a ReLU has no parameters), and so has `distinct_labels` (41 classes
+# either way; the authors' map uses only 40 of the head's 41 rows). `mel_only` loses the
+# Wavegram (1,539) and one input channel in the attention module (94) and in MobileFaceNet's first
+# convolution (576): 2,209 in all. `h256` adds 128 x 596 = 76,288 (notebook 03, exercise 3).
+#
+# **Exercise 2.** Much more: about 47 % more MACs (1.15 G against 0.78 G). The attention module
+# runs at the full 128 x 313 resolution; with ordinary 3x3 convolutions it needs 128 x 313 x
+# (2·16·9 + 16·64·9 + 64·2) ≈ 386 M MACs instead of about 57 M, and the ordinary Wavegram 313 x
+# 128 x 1024 ≈ 41 M instead of 0.36 M. The parameters hardly move because MobileFaceNet, which
+# does not change, holds almost all of them.
+#
+# **Exercise 3.** On the authors' 10,868 clips the bootstrap interval of the global AUC is about
+# 62.5 to 64.5, a standard error of about 0.53 points (the Hanley-McNeil formula gives about the
+# same). Two models scored on the same clips have correlated errors, so the noise of their
+# *difference* is not simply √2 times that, but a 1.17-point gap is only about two standard
+# errors: suggestive, not conclusive. And the bootstrap sees only the test-set noise; the
+# seed-to-seed noise of training, which the paper's single runs cannot show, comes on top. The
+# smoke profile's 288 clips give a standard error of a few points: smoke differences between rows
+# are noise.
+#
+# **Check your understanding.**
+#
+# 1. Otherwise a difference in the result could come from any of the settings that differ.
+#    Section 2 compares every `[train]`, `[data]` and `[model]` setting of each run with
+#    `proposed` and asserts that only model settings (and the label map of `distinct_labels`)
+#    differ.
+# 2. MobileFaceNet's global depthwise kernel follows the clip length, so the 1-s network has
+#    fewer parameters (notebook 03, exercise 4); the paper counts the 10-s network.
+# 3. The pooled masks are class-index ranges of the authors' map; under the distinct map the
+#    indices mean other machines, so the masks do not apply.
+# 4. The maximum of several noisy values rises with their spread: a run whose checkpoints'
+#    test AUCs scatter widely has a better chance that one of them lands high by luck.

@@ -20,7 +20,7 @@
 # (checkpoint selection) and notebook 05_ablation (the `fixed_attention` run). Runs that are
 # missing are trained here.
 #
-# **Run time**: smoke profile about 30 s on 2 CPU cores when notebooks 03 and 05 have run (about
+# **Run time**: smoke profile about 20 s on 2 CPU cores when notebooks 03 and 05 have run (about
 # 30 s more for each of its two runs it must train first). Paper profile: a few minutes on one
 # GPU (attention maps of the 10,868 test clips, twice).
 #
@@ -104,7 +104,22 @@ print(FIGURE_CLIP.name, {k: tuple(v.shape) for k, v in maps.items()})
 
 # %% [markdown]
 # `features` is X = [X_Mel, X_Wave] (notebook 02), `attention` is H = f_ATT(X), and `weighted`
-# is H ⊗ X, what MobileFaceNet reads: 2 channels x 128 bins x 313 frames each.
+# is H ⊗ X, what MobileFaceNet reads: 2 channels x 128 bins x 313 frames each. Written out, the
+# attention step of the forward pass is three lines: the features, the attention module on them,
+# and an elementwise product (same shape, value by value, no sum):
+
+# %%
+with torch.no_grad():
+    X = net.features(wave)                  # (1, 2, 128, 313): log-Mel and Wavegram
+    H = net.attention(X)                    # (1, 2, 128, 313): one weight per value, in [0.5, 1)
+    X_tilde = H * X                         # elementwise: X_tilde[c, f, t] = H[c, f, t] * X[c, f, t]
+print(f"H * X equals maps['weighted']: {torch.equal(X_tilde, maps['weighted'])}")
+c, f, t = 0, 100, 150                       # one log-Mel value: bin 100, frame 150
+print(f"log-Mel bin {f}, frame {t}: X = {X[0, c, f, t]:.2f} dB, H = {H[0, c, f, t]:.3f}, "
+      f"H * X = {X_tilde[0, c, f, t]:.2f}")
+
+# %% [markdown]
+# MobileFaceNet never sees X itself, only X̃ = H ⊗ X.
 #
 # ## 3. Fig. 3: the attention maps of one clip
 #
@@ -338,3 +353,91 @@ if net_authors is not None:
 #
 # This is the last notebook. `run_all.sh` ends by writing `results/<profile>/REPORT.md`, every
 # number of Tables 1-4 beside the paper's, with the differences.
+
+# %% [markdown]
+# ## Exercises
+#
+# Try each task first; the cell under it calls the solution in `asdlib.exercises`, which computes
+# the answer with the library's functions (`??ex06_share_at_half` shows the code). Nothing here
+# trains: the cells build untrained networks or use this notebook's trained `net`, on the figure
+# clip, in about a second each. The answers are at the end.
+
+# %%
+from asdlib.exercises import (ex06_fig4_band_bins, ex06_share_at_half, ex06_weighted_logmel)
+
+# %% [markdown]
+# ### Exercise 1 (compute): the 0.5 floor at initialisation
+#
+# Build the proposed network untrained, in training mode (BatchNorm normalises with the
+# statistics of the batch, as in notebook 02), once with `attention_activation="faithful"` (the
+# authors' ReLU before the sigmoid) and once with `"fixed"`. Before running: what share of the
+# attention values of the figure clip do you expect to be exactly 0.5 in each? Then compare
+# with this notebook's trained `net` (evaluation mode).
+
+# %%
+ex06_share_at_half(net).round(4)
+
+# %% [markdown]
+# ### Exercise 2 (compute): H ⊗ X in decibels
+#
+# Compute H ⊗ X yourself for the log-Mel channel of the figure clip with the trained `net`, and
+# compare with `maps["weighted"]`. The log-Mel is in dB: which sign do its values have here? What
+# does an attention weight of 0.5 do to a bin at −60 dB? Can the faithful module make any bin of
+# this clip more negative?
+
+# %%
+ex06_weighted_logmel(net).to_frame("log-Mel channel, trained net")
+
+# %% [markdown]
+# ### Exercise 3 (compute): the bands of Fig. 4 in Mel bins
+#
+# How many of the 128 Mel bins have their centre frequency in each band of the paper's reading of
+# Fig. 4: [0, 71] Hz, [0.071, 1.7] kHz and [1.7, 8] kHz (`mel_bin_centres_hz`)? Compare with the
+# share of the 0-8 kHz axis each band covers.
+
+# %%
+ex06_fig4_band_bins().round(1)
+
+# %% [markdown]
+# ## Check your understanding
+#
+# 1. Why can a model trained on 1-s clips draw the attention maps of a 10-s clip, but not
+#    classify it?
+# 2. Why is every attention value at least 0.5 in the authors' network, whatever the weights?
+# 3. What does "0.5 with zero variance" in a band of Fig. 4 mean mechanically?
+# 4. What does the `fixed` variant change, and what does it cost in parameters?
+
+# %% [markdown]
+# ## Answers
+#
+# **Exercise 1.** Faithful: about half of the values are exactly 0.5 (0.489 on this clip at the
+# seed used), and none is below. BatchNorm on batch statistics centres the last layer's output
+# of each channel at zero, so about half of it is negative; the ReLU turns each of those into a
+# sigmoid input of exactly 0, an attention of exactly 0.5. Fixed: no value is exactly 0.5, and
+# about half are below it. The trained network's share depends on where its last BatchNorm's
+# output is negative; Fig. 4's statistics show it bin by bin.
+#
+# **Exercise 2.** The two are equal: `maps["weighted"]` is exactly H ⊗ X. Every log-Mel value of
+# this quiet clip is below 0 dB, and H lies in [0.5, 1), so the product moves every value
+# *towards* 0 dB: a bin at −60 dB weighted by 0.5 becomes −30 dB. No bin becomes more negative
+# (a sigmoid that saturates at 1.0 in float32 leaves a value unchanged). In decibels, a "low"
+# attention weight makes a quiet bin look louder, not quieter; the fixed module, with H in
+# (0, 1), does the same. Reading H as "emphasis" and "suppression" of the log-Mel must keep in
+# mind that it scales a logarithmic, mostly negative feature.
+#
+# **Exercise 3.** 4 bins lie in [0, 71] Hz, 59 in [0.071, 1.7] kHz and 65 in [1.7, 8] kHz. The
+# band the paper calls "0.5 with zero variance" is 20 % of the frequency axis in Hz but 46 % of
+# the Mel bins, because the Mel scale gives the low frequencies more bins; on Fig. 4's Mel axis
+# it is almost half the plot.
+#
+# **Check your understanding.**
+#
+# 1. The features and the attention module are convolutions, which slide over any number of
+#    frames. MobileFaceNet's global depthwise kernel is fixed by the training length, so the
+#    embedding of a longer clip has the wrong size (notebook 03, exercise 4).
+# 2. The last separable layer ends in BatchNorm → ReLU, so the sigmoid receives values ≥ 0, and
+#    sigmoid(z) ≥ sigmoid(0) = 0.5.
+# 3. In that band the ReLU clipped every value, for every clip and frame: the module gives the
+#    band its lowest possible weight, the architectural floor, rather than a learned low value.
+# 4. It removes that last ReLU, so the sigmoid also sees negative inputs and H ranges over
+#    (0, 1). A ReLU has no parameters: the count stays 884,376.
