@@ -5,7 +5,12 @@ Commands (each has ``--help``):
 - ``train``       train one configuration (resumes from ``last.pt`` when present; works under torchrun)
 - ``train-many``  run several configurations, spread over GPUs (one process per GPU)
 - ``evaluate``    score every checkpoint of a run and apply the three selection protocols
-- ``score``       score the test clips of a DCASE-layout folder with a checkpoint (ours or the authors')
+- ``score``       score the test clips of a DCASE-layout folder with a checkpoint (ours or the
+  authors') or an exported ``.onnx`` model
+- ``export``      export a checkpoint to ONNX for fast CPU scoring, optionally with per-ID decision
+  thresholds fitted on the normal training clips (notebook 08)
+- ``monitor``     score clips as they arrive (watched folder, long WAV, stdin): one JSON decision per
+  line (notebook 08)
 - ``synth``       generate the synthetic smoke dataset
 - ``download``    download and verify the DCASE 2020 Task 2 archives the paper needs
   (``--evaluation``: also the unlabelled evaluation set and its ground truth)
@@ -54,6 +59,8 @@ def _cmd_train(args) -> int:
     overrides = _parse_set(args.set)  # errors: main() prints one line naming file and setting
     if args.precision:
         overrides["train.precision"] = args.precision
+    if args.compile:
+        overrides["train.compile"] = True
     config = load_config(args.config).with_overrides(overrides)
     out = Path(args.out) if args.out else _default_run_dir(Path(args.config), config.name)
     train(config, out, resume=not args.no_resume, progress=not args.quiet)
@@ -136,6 +143,27 @@ def _cmd_score(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from .export import export_onnx
+
+    thresholds = info = None
+    if args.thresholds_from:
+        from .export import TorchScorer
+        from .thresholds import fit_thresholds, threshold_info, training_scores
+
+        scorer = TorchScorer(args.checkpoint, allow_unsafe_pickle=args.allow_unsafe_pickle)
+        table = training_scores(scorer, args.thresholds_from)
+        thresholds = fit_thresholds(table, percentile=args.percentile, method=args.threshold_method)
+        info = threshold_info(table, args.percentile, args.threshold_method,
+                              fitted_on=str(args.thresholds_from))
+    out = export_onnx(args.checkpoint, args.out, thresholds=thresholds, threshold_info=info,
+                      allow_unsafe_pickle=args.allow_unsafe_pickle)
+    extra = f", {len(thresholds)} per-ID thresholds" if thresholds else ""
+    print(f"exported {args.checkpoint} -> {out} ({out.stat().st_size / 1e6:.1f} MB{extra}); "
+          f"score with: python -m asdlib score --checkpoint {out} --data-root ... --out ...")
+    return 0
+
+
 def _cmd_synth(args) -> int:
     from .paths import synthetic_dir
     from .synthetic import generate_synthetic_dataset
@@ -191,6 +219,83 @@ def _download_evaluation(root: Path, base_url: str | None) -> None:
           f"--data-root {root / 'evaluation'} --ground-truth {truth} ...")
 
 
+def _cmd_monitor(args) -> int:
+    """Score clips as they arrive (a watched folder, a long WAV, stdin): one JSON decision per line."""
+    from .dcase import MACHINE_TYPES, class_index
+    from .export import load_scorer
+    from .monitor import FolderWatcher, Monitor, machine_of, stream_windows, to_json_line, wav_windows
+
+    prog = "python -m asdlib monitor"
+    if args.machine_type is not None and args.machine_type not in MACHINE_TYPES:
+        raise ValueError(f"--machine-type {args.machine_type!r}: expected one of {', '.join(MACHINE_TYPES)}")
+    if args.machine_type is not None and args.machine_id is not None:
+        class_index(args.machine_type, args.machine_id)  # an unknown machine: one-line error
+    if args.hop is not None and not args.hop > 0:
+        raise ValueError(f"--hop {args.hop}: must be a positive number of seconds")
+    if args.wav is not None or args.stdin:
+        mt, mid = (machine_of(args.wav, args.machine_type, args.machine_id) if args.wav
+                   else (args.machine_type, args.machine_id))
+        if mt is None or mid is None:
+            what = "--wav FILE's name does not tell" if args.wav else "a stream has no file name to tell"
+            raise ValueError(f"{what} the machine: pass --machine-type and --machine-id")
+        if args.wav and not Path(args.wav).is_file():
+            raise FileNotFoundError(f"--wav {args.wav}: file not found")
+    scorer = load_scorer(args.model, args.threads)
+    machine = {"machine_type": args.machine_type, "machine_id": args.machine_id}
+    if args.watch is not None:
+        clips = FolderWatcher(args.watch, scorer.num_samples, scorer.sample_rate, **machine,
+                              include_existing=args.existing, poll_seconds=args.poll,
+                              max_polls=args.polls)
+    elif args.wav is not None:
+        clips = wav_windows(args.wav, scorer.num_samples, scorer.sample_rate, args.hop, **machine)
+    else:
+        clips = stream_windows(sys.stdin.buffer, scorer.num_samples, scorer.sample_rate, args.hop,
+                               **machine)
+    monitor = Monitor(scorer, _monitor_thresholds(args, scorer, prog))
+    out = open(args.out, "a", encoding="utf-8") if args.out else sys.stdout
+    status = "finished"
+    try:
+        for decision in monitor.run(clips):
+            out.write(to_json_line(decision) + "\n")
+            out.flush()
+    except KeyboardInterrupt:
+        status = "stopped by Ctrl-C"
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = "stopped: the output was closed"
+    finally:
+        if args.out:
+            out.close()
+    pending = getattr(clips, "pending", [])
+    note = f"; {len(pending)} file(s) still being written were not scored" if pending else ""
+    print(f"{prog}: {status}: {monitor.summary()}{note}", file=sys.stderr)
+    return 0
+
+
+def _monitor_thresholds(args, scorer, prog: str) -> dict[str, float] | None:
+    """The monitor's thresholds: fitted on --train-root, moved to --threshold-percentile, or the model's."""
+    import json
+
+    from .thresholds import fit_thresholds, thresholds_at, training_scores
+
+    if args.train_root:
+        table = training_scores(scorer, args.train_root, machine_types=args.machine_type,
+                                max_clips_per_id=args.train_clips_per_id)
+        thresholds = fit_thresholds(table, 0.9 if args.threshold_percentile is None
+                                    else args.threshold_percentile, args.threshold_method)
+        print(f"{prog}: {len(thresholds)} threshold(s) fitted on {len(table)} normal training "
+              f"clips under {args.train_root}", file=sys.stderr)
+        return thresholds
+    if args.threshold_percentile is not None:
+        return thresholds_at(json.loads(scorer.metadata.get("threshold_info") or "{}"),
+                             args.threshold_percentile)
+    if scorer.thresholds is None:
+        print(f"{prog}: warning: {args.model} holds no decision thresholds, so every decision is "
+              "'unknown'; export it with --thresholds-from DATA_ROOT or pass --train-root DATA_ROOT",
+              file=sys.stderr)
+    return scorer.thresholds
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m asdlib``. Notebook 03."""
     p = argparse.ArgumentParser(prog="python -m asdlib", description=__doc__.split("\n\n")[0])
@@ -203,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a setting, e.g. --set train.epochs=2 (repeatable)")
     t.add_argument("--precision", choices=("fp32", "bf16"),
                    help="training precision (default: the config's, fp32 as the authors; bf16 autocast is an opt-in)")
+    t.add_argument("--compile", action="store_true",
+                   help="run the training step through torch.compile (same fp32 math; about 2x faster "
+                   "per step on a CPU, after a compilation of a minute or so)")
     t.add_argument("--no-resume", action="store_true", help="start over even if last.pt exists")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_cmd_train)
@@ -221,8 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=32)
     e.set_defaults(func=_cmd_evaluate)
 
-    s = sub.add_parser("score", help="score test clips with a checkpoint (ours or the authors' .ckpt)")
-    s.add_argument("--checkpoint", required=True, help="our .pt checkpoint or the authors' Lightning .ckpt")
+    s = sub.add_parser("score", help="score test clips with a checkpoint (ours or the authors' .ckpt) or an exported .onnx")
+    s.add_argument("--checkpoint", required=True,
+                   help="our .pt checkpoint, the authors' Lightning .ckpt, or a .onnx from `export`")
     s.add_argument("--data-root", required=True, help="DCASE-layout folder: <type>/test/*.wav")
     s.add_argument("--out", required=True, help="output folder for DCASE score files and metric tables")
     s.add_argument("--label-map", choices=("paper", "distinct"),
@@ -238,6 +347,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DANGER: load an authors'-style checkpoint with the full unpickler, which RUNS "
                    "ANY CODE stored in the file; only for a file you trust completely")
     s.set_defaults(func=_cmd_score)
+
+    x = sub.add_parser("export", help="export a checkpoint (ours or the authors') to ONNX for fast CPU scoring")
+    x.add_argument("--checkpoint", required=True, help="our .pt checkpoint or the authors' Lightning .ckpt")
+    x.add_argument("--out", required=True, help="the ONNX file to write, e.g. model.onnx")
+    x.add_argument("--thresholds-from", metavar="DATA_ROOT",
+                   help="fit per-ID decision thresholds on the normal training clips under "
+                   "DATA_ROOT/<type>/train and store them in the file (for `monitor`)")
+    x.add_argument("--percentile", type=float, default=0.9,
+                   help="quantile of the fitted score distribution used as threshold (default 0.9)")
+    x.add_argument("--threshold-method", choices=("gamma", "quantile"), default="gamma",
+                   help="gamma fit (DCASE 2021+ baselines, default) or the empirical quantile")
+    x.add_argument("--allow-unsafe-pickle", action="store_true",
+                   help="DANGER: as for `score`; only for a checkpoint you trust completely")
+    x.set_defaults(func=_cmd_export)
 
     y = sub.add_parser("synth", help="generate the synthetic smoke dataset")
     y.add_argument("--out", help="folder (default data/synthetic)")
@@ -257,6 +380,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also fetch the evaluation set (6 eval_data_test_<type>.zip, unlabelled) and its "
                    "ground truth eval_data_list.csv into <out>/evaluation (not needed by the paper)")
     d.set_defaults(func=_cmd_download)
+
+    w = sub.add_parser("monitor", help="score clips as they arrive (watched folder, long WAV, stdin): "
+                       "one JSON decision per line")
+    w.add_argument("--model", required=True, help="an exported .onnx (with thresholds) or a checkpoint")
+    src = w.add_mutually_exclusive_group(required=True)
+    src.add_argument("--watch", metavar="FOLDER", help="poll FOLDER (and its sub-folders) for new WAV files")
+    src.add_argument("--wav", metavar="FILE", help="a long WAV file cut into clips every --hop seconds")
+    src.add_argument("--stdin", action="store_true",
+                     help="a WAV stream or raw 16-bit little-endian mono PCM on stdin, cut every --hop seconds")
+    w.add_argument("--hop", type=float, metavar="S",
+                   help="seconds between clip starts for --wav/--stdin (default: the clip length)")
+    w.add_argument("--machine-type", help="machine type of every clip (default: from the folder name)")
+    w.add_argument("--machine-id", help="machine ID of every clip, e.g. 00 (default: from the file name)")
+    w.add_argument("--threshold-percentile", type=float, metavar="P",
+                   help="quantile (0-1) of the normal-score distribution used as threshold: refitted "
+                   "with --train-root, else moved along the model's stored gamma fit")
+    w.add_argument("--train-root", metavar="DATA_ROOT",
+                   help="fit thresholds at start on the normal clips under DATA_ROOT/<type>/train "
+                   "(only --machine-type's when given)")
+    w.add_argument("--train-clips-per-id", type=int, metavar="N",
+                   help="with --train-root: use N clips per machine ID (default: all)")
+    w.add_argument("--threshold-method", choices=("gamma", "quantile"), default="gamma",
+                   help="with --train-root: gamma fit (DCASE 2021+ baselines, default) or empirical quantile")
+    w.add_argument("--out", metavar="FILE", help="append the JSON lines to FILE (default: stdout)")
+    w.add_argument("--existing", action="store_true", help="with --watch: also score the files already there")
+    w.add_argument("--poll", type=float, default=1.0, metavar="S", help="with --watch: seconds between polls")
+    w.add_argument("--polls", type=int, metavar="N", help="with --watch: stop after N polls (default: until Ctrl-C)")
+    w.add_argument("--threads", type=int, help="scoring threads (default: $ASD_THREADS or the usable cores)")
+    w.set_defaults(func=_cmd_monitor)
     for sp in sub.choices.values():
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the full traceback of an error")
@@ -286,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     args = build_parser().parse_args(argv)
+    if args.command in ("train", "evaluate", "score", "export"):  # the monitor: its --threads
+        from .cpu import configure_threads
+
+        configure_threads()
     prog = f"python -m asdlib {args.command}"
     show = warnings.showwarning
     warnings.showwarning = lambda message, *a, **k: print(f"{prog}: warning: {_one_line(message)}",

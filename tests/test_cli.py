@@ -16,7 +16,7 @@ from asdlib.paths import CONFIGS_DIR
 
 import engine_helpers as H
 
-SUBCOMMANDS = ("train", "train-many", "evaluate", "score", "synth", "download")
+SUBCOMMANDS = ("train", "train-many", "evaluate", "score", "export", "monitor", "synth", "download")
 PAPER = sorted(p.name for p in (CONFIGS_DIR / "paper").glob("*.toml"))
 SMOKE = sorted(p.name for p in (CONFIGS_DIR / "smoke").glob("*.toml"))
 
