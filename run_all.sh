@@ -49,6 +49,9 @@ if [ -n "$DATA_ROOT" ]; then
 fi
 
 source scripts/ensure_env.sh
+# Threads that wait sleep instead of spinning (OpenMP reads this at start): two runs sharing
+# the cores then slow each other about as much as sharing alone would (benchmarks/REPORT.md).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 STARTED=$(date +%s)
 OUT="$("$PY" -c 'import sys; from asdlib.paths import results_dir; print(results_dir(sys.argv[1]))' "$PROFILE")"
 mkdir -p "$OUT/notebooks" "$OUT/html"

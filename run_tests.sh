@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_env.sh
+# Threads that wait sleep instead of spinning (OpenMP reads this at start): two runs sharing
+# the cores then slow each other about as much as sharing alone would (benchmarks/REPORT.md).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 exec "$PY" -m pytest "$@"

@@ -162,3 +162,36 @@ def cpu_latency(model: ASDNet, num_samples: int | None = None, threads: int = 1,
     median = statistics.median(times)
     return {"threads": threads, "repeats": repeats, "clip_seconds": clip_s, "median_s": median,
             "mean_s": statistics.fmean(times), "min_s": min(times), "rtf": median / clip_s}
+
+
+def per_clip_latency(paths: dict, waves, threads: int = 1, warmup: int = 2) -> pd.DataFrame:
+    """Milliseconds per clip of several scoring functions, batch 1, alternating clip by clip. Notebook 08.
+
+    ``paths`` maps a name to a function of one (1, samples) waveform tensor; each is called
+    ``warmup`` times first (compilation happens there), then once per clip of ``waves``, the
+    functions taking turns so that they share the machine's conditions. Returns median and
+    minimum ms per clip and the speed-up of each against the first function (median).
+    """
+    if threads < 1 or len(waves) < 1:
+        raise ValueError(f"per_clip_latency: threads={threads} and {len(waves)} clips must be >= 1")
+    previous = torch.get_num_threads()
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    try:
+        torch.set_num_threads(threads)
+        with torch.no_grad():
+            for fn in paths.values():
+                for _ in range(warmup):
+                    fn(waves[:1])
+            for i in range(len(waves)):
+                for name, fn in paths.items():
+                    start = time.perf_counter()
+                    fn(waves[i:i + 1])
+                    times[name].append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    table = pd.DataFrame({"median_ms": {k: 1e3 * statistics.median(v) for k, v in times.items()},
+                          "min_ms": {k: 1e3 * min(v) for k, v in times.items()},
+                          "clips": {k: len(v) for k, v in times.items()}})
+    table["speed-up"] = table["median_ms"].iloc[0] / table["median_ms"]
+    table.index.name = "path"
+    return table

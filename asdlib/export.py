@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .inference import SCORE_TOLERANCE, InferenceNet, inference_form
+from . import inference
+from .cpu import default_threads
+from .inference import InferenceNet, inference_form
 
 #: ONNX opset of exported files (opset 17 holds every operator the inference form uses).
 OPSET = 17
@@ -43,7 +45,7 @@ def _sha256(path: Path) -> str:
 
 def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
                 thresholds: dict[str, float] | None = None, threshold_info: dict | None = None,
-                allow_unsafe_pickle: bool = False, check_seconds: float | None = None) -> Path:
+                allow_unsafe_pickle: bool = False) -> Path:
     """Export a checkpoint (ours or the authors') to ONNX with its metadata; checked against PyTorch. Notebook 08.
 
     The file is written next to ``out`` and renamed into place only after ONNX Runtime's scores
@@ -51,15 +53,27 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     leaves any earlier file at ``out`` untouched. ``thresholds`` ({"<type>/<id>": value}) and
     ``threshold_info`` (how they were fitted) are stored as JSON metadata.
     """
+    from .evaluate import load_any_checkpoint
+
+    checkpoint = Path(checkpoint)
+    if Path(out).suffix != ".onnx":
+        raise ExportError(f"--out {out}: the exported file must end in .onnx")
+    net = load_any_checkpoint(checkpoint, allow_unsafe_pickle=allow_unsafe_pickle)
+    return export_model(net, out, source=checkpoint.name, source_sha256=_sha256(checkpoint),
+                        thresholds=thresholds, threshold_info=threshold_info)
+
+
+def export_model(net: torch.nn.Module, out: str | os.PathLike, *, source: str = "(in memory)",
+                 source_sha256: str = "", thresholds: dict[str, float] | None = None,
+                 threshold_info: dict | None = None) -> Path:
+    """Export a network in memory (an ``ASDNet``) to ONNX; ``export_onnx`` does it for a checkpoint file. Notebook 08."""
     import onnx
 
     from . import __version__
-    from .evaluate import load_any_checkpoint
 
-    checkpoint, out = Path(checkpoint), Path(out)
+    out = Path(out)
     if out.suffix != ".onnx":
         raise ExportError(f"--out {out}: the exported file must end in .onnx")
-    net = load_any_checkpoint(checkpoint, allow_unsafe_pickle=allow_unsafe_pickle)
     inf = inference_form(net)
     cfg = net.config
     example = _test_signal(cfg.num_samples, cfg.sample_rate)
@@ -83,8 +97,8 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
             "num_samples": str(cfg.num_samples),
             "num_classes": str(cfg.num_classes),
             "model_config": json.dumps(cfg.to_dict(), sort_keys=True),
-            "source_checkpoint": checkpoint.name,
-            "source_sha256": _sha256(checkpoint),
+            "source_checkpoint": source,
+            "source_sha256": source_sha256,
             "asdlib_version": __version__,
         }
         if thresholds is not None:
@@ -101,9 +115,9 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
             want = inf(torch.from_numpy(example))[0].numpy()
         got = OnnxScorer(tmp, threads=1).scores(example)[0]
         worst = float(np.abs(got - want).max())
-        if not worst <= SCORE_TOLERANCE:
-            raise ExportError(f"exported {checkpoint}: ONNX Runtime scores differ from PyTorch's by "
-                              f"{worst:.3g} (> {SCORE_TOLERANCE}); the file was not written")
+        if not worst <= inference.SCORE_TOLERANCE:
+            raise ExportError(f"exported {source}: ONNX Runtime scores differ from PyTorch's by "
+                              f"{worst:.3g} (> {inference.SCORE_TOLERANCE}); the file was not written")
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -117,23 +131,6 @@ def _test_signal(num_samples: int, sample_rate: int) -> np.ndarray:
     chirp = 0.3 * np.sin(2 * np.pi * (200 + 300 * t) * t) + 0.05 * rng.standard_normal(num_samples)
     noise = 0.1 * rng.standard_normal(num_samples)
     return np.stack([chirp, noise]).astype(np.float32)
-
-
-def default_threads() -> int:
-    """Threads a scorer uses by default: ``ASD_THREADS`` when set, else the cores this process may run on. Notebook 08."""
-    env = os.environ.get("ASD_THREADS")
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ValueError(f"ASD_THREADS={env!r}: expected a positive whole number") from None
-        if n < 1:
-            raise ValueError(f"ASD_THREADS={env!r}: expected a positive whole number")
-        return n
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class OnnxScorer:

@@ -7,6 +7,9 @@ The notebooks call these functions so that each notebook shows one step; ``run_a
   epochs on a CPU; minutes. Its numbers test the pipeline and are not comparable to the paper.
 - ``paper``: the full DCASE 2020 Task 2 development + additional training data, 300 epochs, GPU.
 
+Importing this module (every notebook does) sets torch's thread count from the cores the
+process may really use (``cpu.configure_threads``: affinity mask, cgroup quota, ``$ASD_THREADS``).
+
 Explained in notebooks 04_evaluation and 05_ablation.
 """
 
@@ -24,8 +27,11 @@ from pathlib import Path
 import pandas as pd
 
 from .config import RunConfig, load_config, profile_configs
+from .cpu import configure_threads
 from .dcase import MACHINE_TYPES
 from .paths import SAMPLE_DIR, results_dir
+
+configure_threads()  # threads for the cores this process may use (notebook 08)
 
 #: The runs of the paper's tables, in the order the paper lists them.
 TABLE3_RUNS = {"mel_only": ("[X_Mel]", 128), "wave_only": ("[X_Wav]", 128),

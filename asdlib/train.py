@@ -339,6 +339,8 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
         step_module = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[local_rank] if device.type == "cuda" else None,
             find_unused_parameters=True)  # fc_out is built but never used, as in the authors' code
+    if s.compile:  # opt-in: the same step through torch.compile (fused kernels, same fp32 math)
+        step_module = torch.compile(step_module)
 
     per_rank_batch = max(1, s.batch_size // world)
     val_loader = _loader(data, data.val_idx, per_rank_batch, 0, device) if len(data.val_idx) else None

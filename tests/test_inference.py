@@ -213,11 +213,11 @@ def test_export_command_and_its_errors(reference_run, tmp_path, data_dir):
 
 
 def test_failed_export_keeps_the_earlier_file(reference_run, tmp_path, monkeypatch):
-    import asdlib.export as ex
+    import asdlib.inference as inference
 
     out = tmp_path / "model.onnx"
     out.write_bytes(b"earlier export")
-    monkeypatch.setattr(ex, "SCORE_TOLERANCE", -1.0)  # no export can pass this check
+    monkeypatch.setattr(inference, "SCORE_TOLERANCE", -1.0)  # no export can pass this check
     with pytest.raises(ExportError, match="differ from PyTorch"):
         export_onnx(reference_run / "checkpoints" / "last.pt", out)
     assert out.read_bytes() == b"earlier export"
@@ -258,3 +258,24 @@ def test_authors_checkpoint_exports(tmp_path):
     wave = 0.1 * np.random.default_rng(0).standard_normal((1, 160_000)).astype(np.float32)
     got, _ = scorer.scores(wave)
     assert np.abs(got - _training_form_scores(net, torch.from_numpy(wave))).max() <= SCORE_TOLERANCE
+
+
+# --------------------------------------------------------------------------- the speed baseline
+
+def test_authors_network_is_independent_and_scores_as_ours(real_clips):
+    import asdlib.authors_network as an
+    from asdlib import layers, loss, mobilefacenet
+
+    torch.manual_seed(4)
+    net = _randomise_batchnorm(build_model())
+    authors = an.authors_model_from(net)
+    ours_classes = {layers.SeparableConv1d, layers.SeparableConv2d, mobilefacenet.MobileFaceNet,
+                    mobilefacenet.Bottleneck, mobilefacenet.ConvBlock, loss.ArcFace}
+    assert not any(type(m) in ours_classes for m in authors.modules())
+    y = torch.arange(len(real_clips)) * 6 % 41
+    with H.one_thread(), torch.no_grad():
+        theirs = authors.anomaly_score(real_clips, y)
+        ours = anomaly_score(net.arcface, net(real_clips), y)
+    assert torch.allclose(theirs, ours, atol=1e-4)
+    with pytest.raises(ValueError, match="only the proposed"):
+        an.authors_model_from(build_model(attention=False))

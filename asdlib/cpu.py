@@ -1,0 +1,74 @@
+"""How many CPU threads to use: the cores this process may really run on, and an override.
+
+PyTorch starts one thread per core it sees. In a container, a cgroup CPU quota (e.g. 2 CPUs on a
+16-core host) or an affinity mask (``taskset``) gives a process fewer cores than it sees, and a
+teaching lab's shared JupyterHub runs several kernels on the same cores. Too many threads, each
+spinning while it waits for work (OpenMP's default), then slow every process down far more than
+sharing alone would. ``usable_cores`` reads the affinity mask and the cgroup quota;
+``default_threads`` adds the ``ASD_THREADS`` override; ``configure_threads`` applies it to torch.
+``run_all.sh`` and ``run_tests.sh`` also set ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep
+instead of spinning), which OpenMP reads only when the process starts.
+
+Explained in notebook 08_deployment.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+#: Environment variable that fixes the thread count (a positive whole number).
+THREADS_ENV = "ASD_THREADS"
+
+
+def cgroup_cpu_limit(root: str | os.PathLike = "/sys/fs/cgroup") -> float | None:
+    """CPUs allowed by the cgroup quota (v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``), None when unlimited. Notebook 08."""
+    root = Path(root)
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return None if quota <= 0 or period <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cores(cgroup_root: str | os.PathLike = "/sys/fs/cgroup") -> int:
+    """Cores this process may use: its affinity mask, capped by the cgroup CPU quota (at least 1). Notebook 08."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit(cgroup_root)
+    if limit is not None:
+        cores = min(cores, max(1, math.ceil(limit)))
+    return max(1, cores)
+
+
+def default_threads() -> int:
+    """Threads to use: ``$ASD_THREADS`` when set (a positive whole number), else ``usable_cores()``. Notebook 08."""
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"{THREADS_ENV}={env!r}: expected a positive whole number of threads")
+        return n
+    return usable_cores()
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads to ``threads`` (default ``default_threads()``); returns the count. Notebook 08."""
+    import torch
+
+    n = threads or default_threads()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
