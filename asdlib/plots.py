@@ -794,3 +794,32 @@ def plot_ablation_bars(table: pd.DataFrame, title: str | None = None) -> Figure:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     ax.set_title(title or "ablation: AUC per run")
     return fig
+
+
+def plot_threshold_fit(scores: pd.DataFrame, params: dict, key: str, thresholds: dict) -> Figure:
+    """Training-normal scores of one machine ID, the fitted gamma density and thresholds at several percentiles. Notebook 08.
+
+    ``scores``: columns machine_type, machine_id, score (``thresholds.training_scores``);
+    ``params``: ``thresholds.fit_gamma``'s {key: (shape, loc, scale)}; ``thresholds``:
+    {percentile: threshold} for ``key`` ("<type>/<id>").
+    """
+    from scipy.stats import gamma
+
+    sns = _seaborn()
+    mine = scores[(scores["machine_type"] + "/" + scores["machine_id"].astype(str)) == key]["score"]
+    if mine.empty:
+        raise ValueError(f"plot_threshold_fit: no scores of {key!r}")
+    fig, ax = plt.subplots(figsize=(7.0, 3.6), layout="constrained")
+    sns.histplot(x=mine.to_numpy(), stat="density", bins=min(40, max(8, len(mine) // 3)),
+                 color="C0", alpha=0.5, ax=ax, label=f"{len(mine)} normal training clips")
+    a, loc, scale = params[key]
+    hi = max(float(mine.max()), max(thresholds.values())) * 1.1
+    grid = np.linspace(max(loc, float(mine.min()) * 0.9), hi, 400)
+    ax.plot(grid, gamma.pdf(grid, a, loc=loc, scale=scale), color="k", lw=1.2,
+            label=f"gamma fit (shape {a:.2g})")
+    for i, (p, t) in enumerate(sorted(thresholds.items())):
+        ax.axvline(t, color=f"C{i + 1}", ls="--", lw=1.2, label=f"threshold at {p:g}: {t:.3g}")
+    ax.set_xlabel("anomaly score")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    return fig

@@ -790,6 +790,11 @@ def write_report(res: dict, path: Path) -> None:
     precision = HERE / "precision_results.json"  # written by benchmarks/precision.py
     if precision.is_file():
         L.append(json.loads(precision.read_text())["markdown"])
+    deployment = HERE / "deployment_results.json"  # written by benchmarks/deployment.py
+    if deployment.is_file():
+        from deployment import markdown as deployment_markdown
+
+        L.append(deployment_markdown(json.loads(deployment.read_text())))
     L.append("Raw numbers: `benchmarks/results.json`.")
     path.write_text("\n".join(L) + "\n")
 

@@ -99,12 +99,13 @@ def markdown(res: dict) -> str:
     return "\n".join(L) + "\n"
 
 
-def update_report(section: str, path: Path = HERE / "REPORT.md") -> None:
-    """Put ``section`` into the report, replacing an earlier one between the markers."""
+def update_report(section: str, path: Path = HERE / "REPORT.md", *, start: str = START,
+                  end: str = END) -> None:
+    """Put ``section`` into the report, replacing an earlier one between the markers ``start``/``end``."""
     text = path.read_text() if path.is_file() else ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
         text = head + section + tail
     else:
         marker = "Raw numbers: `benchmarks/results.json`."

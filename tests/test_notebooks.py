@@ -11,10 +11,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-EXPECTED = ["01_data", "02_features", "03_training", "04_evaluation", "05_ablation", "06_attention"]
+#: 07 is reserved for the peers' comparison (issue 8), not written yet.
+EXPECTED = ["01_data", "02_features", "03_training", "04_evaluation", "05_ablation", "06_attention",
+            "08_deployment"]
 
 
-def test_all_six_notebooks_exist():
+def test_all_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 

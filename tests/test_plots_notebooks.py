@@ -130,3 +130,26 @@ def test_bootstrap_auc_brackets_the_auc():
     assert bootstrap_auc(y, s, seed=3) == bootstrap_auc(y, s, seed=3)
     with pytest.raises(ValueError, match="both"):
         bootstrap_auc(np.zeros(5), np.arange(5.0))
+
+
+def test_plot_threshold_fit_draws_the_fitted_gamma_and_thresholds():
+    from scipy.stats import gamma
+
+    from asdlib.thresholds import fit_gamma, gamma_thresholds
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"machine_type": "fan", "machine_id": ["00"] * 200 + ["02"] * 200,
+                          "score": np.concatenate([gamma.rvs(3, scale=2, size=200, random_state=rng),
+                                                   gamma.rvs(5, size=200, random_state=rng)])})
+    params = fit_gamma(table)
+    marks = {p: gamma_thresholds(params, p)["fan/00"] for p in (0.8, 0.99)}
+    fig = plots.plot_threshold_fit(table, params, "fan/00", marks)
+    ax = fig.axes[0]
+    vlines = [ln.get_xdata()[0] for ln in ax.lines if len(set(ln.get_xdata())) == 1]
+    assert sorted(vlines) == pytest.approx(sorted(marks.values()))
+    density = [ln for ln in ax.lines if len(ln.get_xdata()) == 400][0]
+    a, loc, scale = params["fan/00"]
+    x, y = density.get_xdata(), density.get_ydata()
+    assert np.allclose(y, gamma.pdf(x, a, loc=loc, scale=scale))
+    with pytest.raises(ValueError, match="no scores of 'pump/00'"):
+        plots.plot_threshold_fit(table, params, "pump/00", marks)

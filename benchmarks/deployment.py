@@ -1,0 +1,398 @@
+#!/usr/bin/env python
+"""Deployment benchmark: CPU latency and throughput of every scoring path, score deviations, training step.
+
+Run alone on an idle machine from the repository root (about 6 minutes on 2 cores)::
+
+    .venv/bin/python benchmarks/deployment.py
+
+Measured side by side in one process:
+
+1. latency per 10-s clip, batch 1, ONE thread, over the 31 bundled real clips (each timed once
+   per path after warm-up; median and min): the authors' network in plain eager PyTorch
+   (``asdlib.authors_network``, their structure, not sharing asdlib's classes), our training form
+   (``ASDNet``), the inference form in eager mode, the inference form under ``torch.compile``, the
+   exported ONNX model in ONNX Runtime, and the bf16 opt-in (``torch.compile`` with bf16 autocast,
+   which uses AMX where the CPU has it);
+2. throughput at batch 16 on all usable cores for the same paths;
+3. score deviations of each path from the training form on the real clips, and the AUC of each
+   path on the smoke test set with the trained smoke model (when ``results/smoke`` holds it);
+4. one fp32 training step on 10-s clips: the authors' eager network against ours, eager and under
+   ``torch.compile``, with the same weights, batch and mixup (losses compared).
+
+Writes ``benchmarks/deployment_results.json`` and its section of ``benchmarks/REPORT.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+START, END = "<!-- deployment:start -->", "<!-- deployment:end -->"
+warnings.filterwarnings("ignore")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def cpu_info() -> dict:
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "unknown")
+    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []))
+    wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"]
+    return {"model": model, "usable_cores": len(os.sched_getaffinity(0)),
+            "flags": [f for f in wanted if f in flags], "torch": torch.__version__,
+            "onnxruntime": __import__("onnxruntime").__version__}
+
+
+def real_clips() -> tuple[torch.Tensor, torch.Tensor]:
+    from asdlib.audio import load_clip
+    from asdlib.dataset import add_class_index, scan_dataset
+    from asdlib.paths import SAMPLE_DIR
+
+    table = add_class_index(scan_dataset(SAMPLE_DIR), "paper")
+    wave = np.stack([load_clip(p, 160_000) for p in table["path"]]).astype(np.float32)
+    return torch.from_numpy(wave), torch.from_numpy(table["class_index"].to_numpy().astype(np.int64))
+
+
+def trained_like(seed: int = 0):
+    """The proposed 10-s model with trained-looking BatchNorm statistics and PReLU slopes."""
+    from asdlib.model import build_model
+
+    torch.manual_seed(seed)
+    net = build_model().eval()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                n = m.num_features
+                m.running_mean.copy_(0.3 * torch.randn(n, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(n, generator=g))
+            if isinstance(m, torch.nn.PReLU):
+                m.weight.copy_(0.5 * torch.rand(m.weight.shape, generator=g))
+    return net
+
+
+def compiled(module):
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True
+    return torch.compile(module)
+
+
+class Bf16Form(torch.nn.Module):
+    """The inference form with its network in bf16 autocast (features and scores in fp32)."""
+
+    def __init__(self, inf):
+        super().__init__()
+        self.inf = inf
+
+    def forward(self, wave):
+        from asdlib.inference import class_scores
+
+        x = self.inf.features(wave)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            if self.inf.attention is not None:
+                x = self.inf.attention(x) * x
+            emb = self.inf.classifier(x)
+        return class_scores(emb.float(), self.inf.class_weight, self.inf.s, self.inf.m)
+
+
+def scoring_paths(net, onnx_path: Path, threads: int) -> dict:
+    """name -> (description, function(wave batch, class indices) -> anomaly scores numpy)."""
+    from asdlib.authors_network import authors_model_from
+    from asdlib.export import OnnxScorer
+    from asdlib.inference import inference_form
+    from asdlib.loss import anomaly_score
+
+    authors = authors_model_from(net)
+    inf = inference_form(net)
+    t = time.perf_counter()
+    inf_c = compiled(inference_form(net))
+    bf16_c = compiled(Bf16Form(inference_form(net)))
+    onnx_scorer = OnnxScorer(onnx_path, threads=threads)
+
+    def pick(out, y):
+        return out[0][torch.arange(len(y)), y].numpy()
+
+    paths = {
+        "authors_eager": ("authors' network, eager (baseline)",
+                          lambda w, y: authors.anomaly_score(w, y).numpy()),
+        "ours_eager": ("asdlib ASDNet (training form), eager",
+                       lambda w, y: anomaly_score(net.arcface, net(w), y).numpy()),
+        "inference_eager": ("inference form, eager", lambda w, y: pick(inf(w), y)),
+        "inference_compiled": ("inference form, torch.compile (fp32)", lambda w, y: pick(inf_c(w), y)),
+        "onnx": ("exported ONNX, ONNX Runtime (fp32)",
+                 lambda w, y: onnx_scorer.scores(w.numpy())[0][np.arange(len(y)), y.numpy()]),
+        "bf16_compiled": ("inference form, torch.compile, bf16 autocast (opt-in)",
+                          lambda w, y: pick(bf16_c(w), y)),
+    }
+    return paths, time.perf_counter() - t
+
+
+def latency(paths: dict, wave: torch.Tensor, y: torch.Tensor) -> tuple[dict, dict]:
+    """Per-clip ms of each path, one thread, paths alternating clip by clip (``complexity.per_clip_latency``).
+
+    Also returns the seconds of each path's first call: the compilation of the compiled forms.
+    """
+    from asdlib.complexity import per_clip_latency
+
+    torch.set_num_threads(1)
+    first = {}
+    with torch.no_grad():
+        for name, (_, fn) in paths.items():
+            t = time.perf_counter()
+            fn(wave[:1], y[:1])
+            first[name] = time.perf_counter() - t
+    table = per_clip_latency({k: (lambda w, fn=fn, i=k: fn(w, y[:1])) for k, (_, fn) in paths.items()},
+                             wave, threads=1, warmup=2)
+    return ({k: {"median_ms": float(r.median_ms), "min_ms": float(r.min_ms), "clips": int(r.clips)}
+             for k, r in table.iterrows()}, first)
+
+
+def throughput(paths: dict, wave: torch.Tensor, y: torch.Tensor, threads: int, batch: int = 16,
+               rounds: int = 3) -> dict:
+    torch.set_num_threads(threads)
+    wb, yb = wave[:batch], y[:batch]
+    out = {}
+    with torch.no_grad():
+        for name, (_, fn) in paths.items():
+            fn(wb, yb)
+            best = min(_timed(fn, wb, yb) for _ in range(rounds))
+            out[name] = {"clips_per_s": batch / best, "batch": batch, "threads": threads}
+    return out
+
+
+def _timed(fn, *args) -> float:
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def deviations(paths: dict, wave, y) -> dict:
+    torch.set_num_threads(torch.get_num_threads())
+    with torch.no_grad():
+        ref = paths["ours_eager"][1](wave, y)
+        return {k: float(np.abs(fn(wave, y) - ref).max()) for k, (_, fn) in paths.items()}
+
+
+def smoke_auc(threads: int) -> dict | None:
+    """Global and official AUC of the smoke test set scored by each path with the trained smoke model."""
+    import tempfile
+
+    from asdlib.evaluate import evaluation_clips, score_clips
+    from asdlib.export import export_onnx, load_scorer
+    from asdlib.inference import inference_form
+    from asdlib.metrics import global_metrics, official_metrics
+    from asdlib.paths import resolve_data_root, results_dir
+    from asdlib.train import load_model
+
+    ckpt = results_dir("smoke") / "runs" / "proposed" / "checkpoints" / "last.pt"
+    if not ckpt.is_file():
+        log(f"no smoke model at {ckpt}: AUC comparison skipped (run ./run_all.sh --profile smoke)")
+        return None
+    net = load_model(ckpt)
+    cfg = json.loads((ckpt.parent.parent / "config.json").read_text())
+    clips = evaluation_clips(resolve_data_root(cfg["data"]["root"]), "paper", labelled_only=True)
+    torch.set_num_threads(threads)
+
+    class _Bf16Scorer:
+        num_samples = net.config.num_samples
+
+        def __init__(self):
+            self.form = Bf16Form(inference_form(net))
+
+        def scores(self, w):
+            with torch.no_grad():
+                s, c = self.form(torch.from_numpy(w))
+            return s.numpy(), c.numpy()
+
+    out = {"checkpoint": str(ckpt.relative_to(results_dir("smoke").parent.parent)), "clips": len(clips)}
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(ckpt, Path(tmp) / "smoke.onnx")
+        scorers = {"ours_eager": net, "onnx": load_scorer(onnx_path, threads),
+                   "bf16_compiled": _Bf16Scorer()}
+        ref = None
+        for name, scorer in scorers.items():
+            scored = score_clips(scorer, clips, batch_size=16, progress=False)
+            g = global_metrics(scored)
+            off = official_metrics(scored)["per_type"]
+            ref = scored["score"].to_numpy() if ref is None else ref
+            out[name] = {"global_auc": float(g["auc"].iloc[0]), "official_mean_auc": float(off["auc"].mean()),
+                         "max_score_deviation": float(np.abs(scored["score"].to_numpy() - ref).max())}
+    return out
+
+
+def train_step(threads: int, batch: int = 16, steps: int = 3) -> dict:
+    """fp32 Noisy-ArcMix step on 10-s clips: authors' eager vs ours eager vs ours compiled."""
+    from asdlib.authors_network import authors_model_from
+    from asdlib.loss import mixup, noisy_arcmix_loss
+    from asdlib.model import build_model
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    ours = build_model().train()
+    authors = authors_model_from(ours).train()
+    ours_c = build_model().train()
+    ours_c.load_state_dict(ours.state_dict())
+    g = torch.Generator().manual_seed(1)
+    wave = 0.1 * torch.randn(batch, 160_000, generator=g)
+    y = torch.randint(0, 41, (batch,), generator=g)
+    mixed, ya, yb, lam = mixup(wave, y, 0.2, rng=np.random.default_rng(0), generator=torch.Generator().manual_seed(0))
+
+    def ours_loss(model):
+        emb = model(mixed)
+        return noisy_arcmix_loss(model.arcface, emb, ya, yb, lam)[0]
+
+    def authors_loss(model):
+        logits = model(mixed, ya)
+        ce = torch.nn.functional.cross_entropy
+        return lam * ce(logits, ya) + (1 - lam) * ce(logits, yb)
+
+    compiled_forward = torch.compile(ours_c)
+
+    def ours_compiled_loss(model):
+        emb = compiled_forward(mixed)
+        return noisy_arcmix_loss(model.arcface, emb, ya, yb, lam)[0]
+
+    runs = {"authors_eager": (authors, authors_loss), "ours_eager": (ours, ours_loss),
+            "ours_compiled": (ours_c, ours_compiled_loss)}
+    out, first_loss = {}, {}
+    for name, (model, loss_fn) in runs.items():
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        times = []
+        t0 = time.perf_counter()
+        for i in range(steps + 1):
+            t = time.perf_counter()
+            opt.zero_grad()
+            loss = loss_fn(model)
+            loss.backward()
+            opt.step()
+            if i == 0:
+                first_loss[name] = float(loss)
+                warm = time.perf_counter() - t0
+            else:
+                times.append(time.perf_counter() - t)
+        out[name] = {"median_s": statistics.median(times), "min_s": min(times), "first_step_s": warm,
+                     "first_loss": first_loss[name]}
+        log(f"train step {name}: {out[name]['median_s']:.2f} s (first {warm:.1f} s), loss {first_loss[name]:.6f}")
+    base = out["authors_eager"]["median_s"]
+    for name in out:
+        out[name]["speedup_vs_authors"] = base / out[name]["median_s"]
+        out[name]["loss_difference"] = abs(out[name]["first_loss"] - first_loss["authors_eager"])
+    out["batch"], out["threads"], out["steps"] = batch, threads, steps
+    return out
+
+
+def markdown(res: dict) -> str:
+    lat, thr, dev = res["latency"], res["throughput"], res["deviation"]
+    base = lat["authors_eager"]["median_ms"]
+    L = [START, "## 7. Deployment: scoring paths on the CPU (issue 9)", "",
+         f"Generated by `benchmarks/deployment.py` on {res['date']} in {res['minutes']:.1f} min. "
+         f"CPU: {res['cpu']['model']}, {res['cpu']['usable_cores']} usable cores, flags "
+         f"{', '.join(res['cpu']['flags'])}; torch {res['cpu']['torch']}, onnxruntime "
+         f"{res['cpu']['onnxruntime']}. Load average before/after: {res['loadavg_before']} / {res['loadavg_after']}.",
+         "",
+         f"Latency: the {lat['authors_eager']['clips']} bundled real clips cut to 10 s, batch 1, one "
+         "thread, each path timed once per clip, paths alternating clip by clip after 3 warm-up "
+         "calls (compilation happens there). The model is the proposed 10-s network with "
+         "trained-looking BatchNorm statistics and PReLU slopes. Deviation: largest |difference| of "
+         "the anomaly scores from our training form on the same 31 clips (scores are about 20-60).",
+         "", "| path | median ms / clip | min ms | vs authors' (median) | max score deviation | "
+         f"clips/s at batch {thr['onnx']['batch']}, {thr['onnx']['threads']} threads |",
+         "|---|---:|---:|---:|---:|---:|"]
+    for k, (desc) in res["paths"].items():
+        L.append(f"| {desc} | {lat[k]['median_ms']:.1f} | {lat[k]['min_ms']:.1f} | "
+                 f"{base / lat[k]['median_ms']:.2f}x | {dev[k]:.2g} | {thr[k]['clips_per_s']:.1f} |")
+    best = min((k for k in lat if k != "bf16_compiled"), key=lambda k: lat[k]["median_ms"])
+    L += ["", f"Fastest fp32 path: **{res['paths'][best]}**, {lat[best]['median_ms']:.1f} ms per clip, "
+          f"{base / lat[best]['median_ms']:.2f}x the authors' eager network. The issue's target of <= 10 ms "
+          "(4.5x) is **not reached** in fp32. The arithmetic says why: MobileFaceNet's 1x1 "
+          "convolutions alone are about 0.68 G multiply-accumulates per clip; one core of this CPU "
+          "does at most 2 x 16 fp32 FMAs per cycle, 83 G MAC/s at 2.6 GHz, so they need >= 8.2 ms "
+          "at 100 % of peak, before the attention module (0.06 G MACs but five full-resolution "
+          "64-channel elementwise passes, memory bound) and the features. "
+          "First call (compilation) of the compiled forms: "
+          f"{res['first_call_seconds']['inference_compiled']:.0f} s (fp32) and "
+          f"{res['first_call_seconds']['bf16_compiled']:.0f} s (bf16), paid once per process and batch shape.", ""]
+    if res.get("smoke_auc"):
+        s = res["smoke_auc"]
+        L += [f"AUC on the smoke test set ({s['clips']} clips, trained smoke model `{s['checkpoint']}`):", "",
+              "| path | global AUC | official mean AUC | max score deviation from eager |", "|---|---:|---:|---:|"]
+        for k in ("ours_eager", "onnx", "bf16_compiled"):
+            L.append(f"| {res['paths'][k]} | {s[k]['global_auc']:.2f} | "
+                     f"{s[k]['official_mean_auc']:.2f} | {s[k]['max_score_deviation']:.2g} |")
+        L.append("")
+    t = res["train_step"]
+    L += [f"Training step (fp32, Noisy-ArcMix, batch {t['batch']} of 10-s clips, {t['threads']} threads, "
+          f"median of {t['steps']} steps after one warm-up step):", "",
+          "| model | median s / step | vs authors' | first-step loss difference |", "|---|---:|---:|---:|"]
+    for k, desc in (("authors_eager", "authors' network, eager"), ("ours_eager", "asdlib ASDNet, eager"),
+                    ("ours_compiled", "asdlib ASDNet, torch.compile")):
+        L.append(f"| {desc} | {t[k]['median_s']:.2f} | {t[k]['speedup_vs_authors']:.2f}x | "
+                 f"{t[k]['loss_difference']:.1e} |")
+    L += ["", END]
+    return "\n".join(L) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--render-only", action="store_true", help="rewrite the report section from the JSON")
+    p.add_argument("--skip-train", action="store_true", help="leave out the training-step section")
+    args = p.parse_args(argv)
+    import sys
+
+    sys.path.insert(0, str(HERE))
+    from precision import update_report
+
+    out_json = HERE / "deployment_results.json"
+    if args.render_only:
+        res = json.loads(out_json.read_text())
+        update_report(markdown(res), start=START, end=END)
+        return 0
+    import tempfile
+
+    from asdlib.export import export_model
+
+    t0 = time.time()
+    threads = len(os.sched_getaffinity(0))
+    res = {"cpu": cpu_info(), "loadavg_before": " ".join(f"{v:.1f}" for v in os.getloadavg())}
+    wave, y = real_clips()
+    net = trained_like()
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_model(net, Path(tmp) / "model.onnx")
+        paths, _ = scoring_paths(net, onnx_path, threads=1)
+        res["paths"] = {k: v[0] for k, v in paths.items()}
+        log("latency, one thread")
+        res["latency"], res["first_call_seconds"] = latency(paths, wave, y)
+        for k, v in res["latency"].items():
+            log(f"  {k}: {v['median_ms']:.1f} ms (min {v['min_ms']:.1f})")
+        res["deviation"] = deviations(paths, wave, y)
+        paths_all, _ = scoring_paths(net, onnx_path, threads=threads)
+        log(f"throughput, batch 16, {threads} threads")
+        res["throughput"] = throughput(paths_all, wave, y, threads)
+    log("smoke AUC per path")
+    res["smoke_auc"] = smoke_auc(threads)
+    if not args.skip_train:
+        res["train_step"] = train_step(threads)
+    res["date"] = time.strftime("%Y-%m-%d %H:%M %Z")
+    res["minutes"] = (time.time() - t0) / 60
+    res["loadavg_after"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    out_json.write_text(json.dumps(res, indent=1) + "\n")
+    if "train_step" in res:
+        update_report(markdown(res), start=START, end=END)
+        print(markdown(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
