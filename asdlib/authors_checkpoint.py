@@ -15,7 +15,6 @@ import re
 import types
 import warnings
 import zipfile
-from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -50,7 +49,8 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     return () if text == "scalar" else tuple(int(v) for v in text.split("x"))
 
 
-def _shape_text(shape) -> str:
+def shape_text(shape) -> str:
+    """A tensor shape as the key lists write it: ``64x2x3x3``, or ``scalar``. Notebook 04."""
     return "x".join(str(int(v)) for v in shape) if len(shape) else "scalar"
 
 
@@ -70,21 +70,25 @@ def our_key(key: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def _key_table() -> pd.DataFrame:
+def read_key_file(path) -> list[tuple[str, tuple[int, ...], str]]:
+    """Rows (key, shape, dtype) of a checkpoint key list: ``key<TAB>shape<TAB>dtype``, ``#`` comments. Notebook 04."""
     rows = []
-    with open(KEYS_FILE, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if not line.strip() or line.startswith("#"):
                 continue
             parts = line.split("\t")
             if len(parts) != 3:
-                raise CheckpointError(f"{KEYS_FILE}, line {n}: expected key<TAB>shape<TAB>dtype")
-            key, shape, dtype = parts
-            rows.append({"key": key, "shape": _parse_shape(shape), "dtype": dtype,
-                         "our_key": our_key(key)})
-    return pd.DataFrame(rows)
+                raise CheckpointError(f"{path}, line {n}: expected key<TAB>shape<TAB>dtype")
+            rows.append((parts[0], _parse_shape(parts[1]), parts[2]))
+    return rows
+
+
+@lru_cache(maxsize=1)
+def _key_table() -> pd.DataFrame:
+    return pd.DataFrame([{"key": key, "shape": shape, "dtype": dtype, "our_key": our_key(key)}
+                         for key, shape, dtype in read_key_file(KEYS_FILE)])
 
 
 def authors_key_table() -> pd.DataFrame:
@@ -107,8 +111,8 @@ def convert_authors_state_dict(state_dict: dict) -> dict[str, torch.Tensor]:
             value = state_dict[k]
             got = tuple(value.shape) if isinstance(value, torch.Tensor) else None
             if got != want:
-                got_text = _shape_text(got) if got is not None else f"a {type(value).__name__}"
-                wrong.append(f"{k}: expected {_shape_text(want)}, got {got_text}")
+                got_text = shape_text(got) if got is not None else f"a {type(value).__name__}"
+                wrong.append(f"{k}: expected {shape_text(want)}, got {got_text}")
     if missing or unexpected or wrong:
         lines = ["the state_dict does not match the authors' model (faithful ASDNet):"]
         if missing:
@@ -336,40 +340,21 @@ def fetch_authors_checkpoint(dest_dir: str | Path, *, progress: bool = True) -> 
     SHA-256) and every later call (or re-download) must match that record, else
     ``CheckpointError``. Without a network the downloader's ``DownloadError`` propagates.
     """
-    from .download import DownloadError, download_file, file_digest
+    from .download import fetch_with_record, read_checksum_record
 
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / AUTHORS_CHECKPOINT_NAME
     record_path = dest.with_name(dest.name + ".json")
-    url = AUTHORS_CHECKPOINT_URL
-    record = None
-    if record_path.is_file():
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-            record["size"], record["sha256"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{record_path}: unreadable checksum record ({e}); delete it and "
-                                  f"{dest.name} to download afresh") from e
-    if not dest.is_file():
-        try:
-            download_file(url, dest, md5=None, progress=progress)
-        except DownloadError as e:
-            if hasattr(e, "add_note"):  # Python >= 3.11
-                e.add_note(f"could not download the authors' checkpoint from {url} to {dest}; "
-                           "without a network, copy the file there by hand")
-            raise
-    size, sha = dest.stat().st_size, file_digest(dest, "sha256")
-    if record is None:
-        why = _describe_non_checkpoint(dest)
+    record = read_checksum_record(record_path, error=CheckpointError, hint=dest.name)
+
+    def validate(path: Path) -> None:
+        why = _describe_non_checkpoint(path)
         if why:
-            raise CheckpointError(f"{dest}: downloaded from {url}, but {why}; delete it and retry")
-        record = {"url": url, "file": dest.name, "size": size, "sha256": sha,
-                  "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        record_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    elif (size, sha) != (record["size"], record["sha256"]):
-        raise CheckpointError(
-            f"{dest}: size {size} / sha256 {sha} differ from the record {record_path} made at the "
-            f"first download (size {record['size']} / sha256 {record['sha256']}); the file changed "
-            "or is corrupt: delete both to download afresh")
+            raise CheckpointError(f"{path}: downloaded from {AUTHORS_CHECKPOINT_URL}, but {why}; "
+                                  "delete it and retry")
+
+    fetch_with_record(AUTHORS_CHECKPOINT_URL, dest, record_path, record,
+                      what="the authors' checkpoint", validate=validate, error=CheckpointError,
+                      progress=progress)
     return dest

@@ -236,6 +236,63 @@ def download_file(
     return dest
 
 
+def read_checksum_record(record_path: str | os.PathLike, keys=("size", "sha256"), *,
+                         error: type[Exception] = ValueError, hint: str = "the file beside it") -> dict | None:
+    """A download's checksum record (JSON), or None when there is none; an unreadable one raises ``error``. Notebook 04.
+
+    Used for files whose checksum is not published: the first download records its size and
+    SHA-256 (``fetch_with_record``), every later use must match.
+    """
+    record_path = Path(record_path)
+    if not record_path.is_file():
+        return None
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        for key in keys:
+            record[key]
+    except (ValueError, KeyError, TypeError) as e:
+        raise error(f"{record_path}: unreadable checksum record ({e}); delete it and {hint} to "
+                    "download afresh") from e
+    return record
+
+
+def fetch_with_record(url: str, dest: str | os.PathLike, record_path: str | os.PathLike,
+                      record: dict | None, *, what: str, md5: str | None = None,
+                      extra: dict | None = None, validate=None,
+                      error: type[Exception] = ValueError, progress: bool = True) -> Path:
+    """Download ``url`` to ``dest`` unless present; write its checksum record the first time, else check it. Notebook 04.
+
+    ``record`` is ``read_checksum_record``'s result (None: first download). ``validate(dest)``
+    may raise before a first record is written (e.g. an HTML page instead of a checkpoint);
+    ``extra`` adds fields to the record. A size or SHA-256 that differs from the record raises
+    ``error``; without a network the ``DownloadError`` propagates with a note naming ``what``.
+    """
+    from datetime import datetime, timezone
+
+    dest, record_path = Path(dest), Path(record_path)
+    if not dest.is_file():
+        try:
+            download_file(url, dest, md5=md5, progress=progress)
+        except DownloadError as e:
+            if hasattr(e, "add_note"):  # Python >= 3.11
+                e.add_note(f"could not download {what} from {url} to {dest}; without a network, "
+                           "copy the file there by hand")
+            raise
+    size, sha = dest.stat().st_size, file_digest(dest, "sha256")
+    if record is None:
+        if validate is not None:
+            validate(dest)
+        record = {"url": url, "file": dest.name, "size": size, "sha256": sha, **(extra or {}),
+                  "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        record_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    elif (size, sha) != (record["size"], record["sha256"]):
+        raise error(
+            f"{dest}: size {size} / sha256 {sha} differ from the record {record_path} made at the "
+            f"first download (size {record['size']} / sha256 {record['sha256']}); the file changed "
+            "or is corrupt: delete both to download afresh")
+    return dest
+
+
 def _safe_members(zf: zipfile.ZipFile, zip_path: Path) -> list[zipfile.ZipInfo]:
     """The archive's members, refusing absolute paths, '..' components and symbolic links."""
     members = []

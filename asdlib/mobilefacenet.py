@@ -52,6 +52,11 @@ class Bottleneck(nn.Module):
         return x + self.conv(x) if self.connect else self.conv(x)
 
 
+def _stride_steps(bottleneck_setting) -> int:
+    """Stride-2 steps of the network: conv1 plus each bottleneck group whose first stride is 2."""
+    return 1 + sum(1 for _t, _c, _n, s in bottleneck_setting if s == 2)
+
+
 def _after_strides(n: int, steps: int = 4) -> int:
     for _ in range(steps):
         n = (n + 1) // 2  # 3x3 conv, padding 1, stride 2
@@ -64,16 +69,21 @@ class MobileFaceNet(nn.Module):
     ``input_hw`` is the (frequency, time) size of the input; the global depthwise kernel
     ``linear7`` covers what is left after the four stride-2 steps ((8, 20) for 128 x 313).
     ``fc_out`` is built and counted, as in the authors' code, but the loss never uses it.
+    ``bottleneck_setting`` is the (t, c, n, s) list; the default is the authors' (and the later
+    STgram-MFN's) three-group setting, ``asdlib.peers.stgram`` also builds the original five-group
+    one. The global kernel counts the stride-2 steps of whichever setting is given.
     """
 
     def __init__(self, in_channels: int = 2, embedding_dim: int = 128, num_classes: int = 41,
-                 input_hw: tuple[int, int] = (128, 313)):
+                 input_hw: tuple[int, int] = (128, 313),
+                 bottleneck_setting: tuple[tuple[int, int, int, int], ...] = BOTTLENECK_SETTINGS):
         super().__init__()
-        self.global_kernel = (_after_strides(input_hw[0]), _after_strides(input_hw[1]))
+        steps = _stride_steps(bottleneck_setting)
+        self.global_kernel = (_after_strides(input_hw[0], steps), _after_strides(input_hw[1], steps))
         self.conv1 = ConvBlock(in_channels, 64, 3, 2, 1)
         self.dw_conv1 = ConvBlock(64, 64, 3, 1, 1, groups=64)
         layers, inp = [], 64
-        for t, c, n, s in BOTTLENECK_SETTINGS:
+        for t, c, n, s in bottleneck_setting:
             for i in range(n):
                 layers.append(Bottleneck(inp, c, s if i == 0 else 1, t))
                 inp = c
