@@ -795,6 +795,11 @@ def write_report(res: dict, path: Path) -> None:
         from deployment import markdown as deployment_markdown
 
         L.append(deployment_markdown(json.loads(deployment.read_text())))
+    sharing = HERE / "sharing_results.json"  # written by benchmarks/sharing.py
+    if sharing.is_file():
+        from sharing import markdown as sharing_markdown
+
+        L.append(sharing_markdown(json.loads(sharing.read_text())))
     L.append("Raw numbers: `benchmarks/results.json`.")
     path.write_text("\n".join(L) + "\n")
 

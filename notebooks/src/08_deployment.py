@@ -20,7 +20,7 @@
 # **Prerequisites**: notebook 03_training (the trained `proposed` run) and 04_evaluation
 # (checkpoint selection). A missing run is trained here.
 #
-# **Run time**: smoke profile about 1 minute on 2 CPU cores. Paper profile: a few minutes
+# **Run time**: smoke profile about 25 s on 2 CPU cores. Paper profile: a few minutes
 # (the thresholds score the 36,283 training clips once).
 #
 # **asdlib modules used**: `inference`, `export`, `thresholds`, `monitor`, `authors_network`,
