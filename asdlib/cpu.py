@@ -5,7 +5,8 @@ PyTorch starts one thread per core it sees. In a container, a cgroup CPU quota (
 teaching lab's shared JupyterHub runs several kernels on the same cores. Too many threads, each
 spinning while it waits for work (OpenMP's default), then slow every process down far more than
 sharing alone would. ``usable_cores`` reads the affinity mask and the cgroup quota;
-``default_threads`` adds the ``ASD_THREADS`` override; ``configure_threads`` applies it to torch.
+``default_threads`` adds the ``ASD_THREADS`` override (and respects an explicit
+``OMP_NUM_THREADS``); ``configure_threads`` applies it to torch.
 ``run_all.sh`` and ``run_tests.sh`` also set ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep
 instead of spinning), which OpenMP reads only when the process starts.
 
@@ -51,7 +52,11 @@ def usable_cores(cgroup_root: str | os.PathLike = "/sys/fs/cgroup") -> int:
 
 
 def default_threads() -> int:
-    """Threads to use: ``$ASD_THREADS`` when set (a positive whole number), else ``usable_cores()``. Notebook 08."""
+    """Threads to use: ``$ASD_THREADS``, else an explicit ``$OMP_NUM_THREADS``, else ``usable_cores()``. Notebook 08.
+
+    ``ASD_THREADS`` must be a positive whole number (else ``ValueError``); an ``OMP_NUM_THREADS``
+    that is not one (OpenMP also accepts lists) is left to OpenMP and the usable cores are used.
+    """
     env = os.environ.get(THREADS_ENV, "").strip()
     if env:
         try:
@@ -61,6 +66,9 @@ def default_threads() -> int:
         if n < 1:
             raise ValueError(f"{THREADS_ENV}={env!r}: expected a positive whole number of threads")
         return n
+    omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) >= 1:
+        return int(omp)
     return usable_cores()
 
 

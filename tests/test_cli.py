@@ -214,7 +214,7 @@ def test_identity_leaves_out_runtime_settings():
     a = RunConfig().with_overrides({"train.num_workers": 0, "train.device": "cpu"})
     b = RunConfig().with_overrides({"train.num_workers": 8, "train.device": "auto"})
     assert a.identity() == b.identity() and a.to_dict() != b.to_dict()
-    assert RUNTIME_KEYS == {"num_workers", "device"}
+    assert RUNTIME_KEYS == {"num_workers", "device", "compile"}  # compile: same math, fused kernels
     assert RunConfig().identity() != RunConfig().with_overrides({"train.seed": 1}).identity()
 
 

@@ -47,6 +47,7 @@ def test_quota_caps_the_affinity_mask(tmp_path, monkeypatch):
 
 
 def test_env_override_and_its_errors(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setenv("ASD_THREADS", "3")
     assert default_threads() == 3
     for bad in ("0", "-2", "two", "1.5"):
@@ -65,3 +66,14 @@ def test_configure_threads_sets_torch(monkeypatch):
         assert configure_threads(2) == 2 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_explicit_omp_num_threads_is_respected(monkeypatch):
+    monkeypatch.delenv("ASD_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_threads() == 1
+    monkeypatch.setenv("ASD_THREADS", "2")                 # ours wins over OpenMP's
+    assert default_threads() == 2
+    monkeypatch.delenv("ASD_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "4,2")           # an OpenMP list: left to OpenMP
+    assert default_threads() == usable_cores()
