@@ -16,6 +16,14 @@ Modules, each named for what it holds (the notebook that explains each is given 
 - ``loss``         ArcFace head, waveform mixup, Noisy-ArcMix loss, anomaly score
 - ``metrics``      AUC/pAUC per machine ID (official) and the authors' pooled per-type protocol
 - ``complexity``   parameters per part, multiply-accumulates, CPU latency
+- ``inference``    the inference form: BatchNorm folded, exportable log-Mel, per-class scores
+- ``export``       ONNX export with metadata; scorers for ``.onnx`` files and checkpoints
+- ``thresholds``   per-ID decision thresholds (gamma fit on the training normals' scores)
+- ``monitor``      scoring clips as they arrive (watched folder, long WAV, stdin), JSON lines
+- ``authors_network`` the authors' network in plain eager PyTorch: the speed baseline
+- ``cpu``          threads from the usable cores (affinity, cgroup quota, ``ASD_THREADS``)
+- ``exercises``    solutions of the notebooks' exercises
+- ``peers``        the peer methods: STgram-MFN, TASTgram-MFN, IDNN, the DCASE 2020 autoencoder
 """
 
 __version__ = "0.1.0"

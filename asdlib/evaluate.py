@@ -93,50 +93,36 @@ def score_clips(net, clips: pd.DataFrame, *, store=None, batch_size: int = 32,
     """
     from .store import load_batch
 
-    if not isinstance(net, torch.nn.Module):
-        return _score_with_scorer(net, clips, store, batch_size, progress)
-    device = torch.device(device) if device else next(net.parameters()).device
-    net = net.to(device).eval()
-    n = net.config.num_samples
     if store is not None and len(store) != len(clips):
         raise ValueError("store and clip table differ in length")
+    if isinstance(net, torch.nn.Module):
+        device = torch.device(device) if device else next(net.parameters()).device
+        net = net.to(device).eval()
+        n = net.config.num_samples
+
+        def score_batch(batch: np.ndarray, target: np.ndarray):
+            emb = net(torch.from_numpy(batch).to(device)).float()
+            score = anomaly_score(net.arcface, emb, torch.from_numpy(target).to(device))
+            return score.cpu().numpy(), net.arcface.cosine(emb).argmax(1).cpu().numpy()
+    else:  # an exported model: its per-class scores, the column of each clip's class
+        n = net.num_samples
+
+        def score_batch(batch: np.ndarray, target: np.ndarray):
+            per_class, cosine = net.scores(batch)
+            return per_class[np.arange(len(target)), target], cosine.argmax(1)
+
     scores, preds = [], []
     targets = clips["class_index"].to_numpy().astype(np.int64)
     for start in tqdm(range(0, len(clips), batch_size), desc="scoring", disable=not progress,
                       unit="batch"):
-        idx = range(start, min(start + batch_size, len(clips)))
-        batch = load_batch(clips, idx, n, store)
-        wave = torch.from_numpy(batch).to(device)
-        target = torch.from_numpy(targets[list(idx)]).to(device)
-        emb = net(wave).float()
-        scores.append(anomaly_score(net.arcface, emb, target).cpu().numpy())
-        preds.append(net.arcface.cosine(emb).argmax(1).cpu().numpy())
-    return _with_scores(clips, scores, preds)
-
-
-def _with_scores(clips: pd.DataFrame, scores: list, preds: list) -> pd.DataFrame:
+        idx = list(range(start, min(start + batch_size, len(clips))))
+        score, pred = score_batch(load_batch(clips, idx, n, store), targets[idx])
+        scores.append(score)
+        preds.append(pred)
     out = clips.copy()
     out["score"] = np.concatenate(scores) if scores else np.array([])
     out["predicted"] = np.concatenate(preds) if preds else np.array([], dtype=int)
     return out
-
-
-def _score_with_scorer(scorer, clips: pd.DataFrame, store, batch_size: int,
-                       progress: bool) -> pd.DataFrame:
-    """``score_clips`` for an exported model: its per-class scores, the column of each clip's class."""
-    from .store import load_batch
-
-    if store is not None and len(store) != len(clips):
-        raise ValueError("store and clip table differ in length")
-    targets = clips["class_index"].to_numpy().astype(np.int64)
-    scores, preds = [], []
-    for start in tqdm(range(0, len(clips), batch_size), desc="scoring", disable=not progress,
-                      unit="batch"):
-        idx = list(range(start, min(start + batch_size, len(clips))))
-        per_class, cosine = scorer.scores(load_batch(clips, idx, scorer.num_samples, store))
-        scores.append(per_class[np.arange(len(idx)), targets[idx]])
-        preds.append(cosine.argmax(1))
-    return _with_scores(clips, scores, preds)
 
 
 def write_dcase_scores(scores: pd.DataFrame, out_dir: str | Path) -> list[Path]:

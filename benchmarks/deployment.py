@@ -11,7 +11,7 @@ Measured side by side in one process:
    per path after warm-up; median and min): the authors' network in plain eager PyTorch
    (``asdlib.authors_network``, their structure, not sharing asdlib's classes), our training form
    (``ASDNet``), the inference form in eager mode, the inference form under ``torch.compile``, the
-   exported ONNX model in ONNX Runtime, and the bf16 opt-in (``torch.compile`` with bf16 autocast,
+   exported ONNX model in ONNX Runtime, and a bf16 path measured only here (``torch.compile`` with bf16 autocast,
    which uses AMX where the CPU has it);
 2. throughput at batch 16 on all usable cores for the same paths;
 3. score deviations of each path from the training form on the real clips, and the AUC of each
@@ -133,7 +133,7 @@ def scoring_paths(net, onnx_path: Path, threads: int) -> dict:
         "inference_compiled": ("inference form, torch.compile (fp32)", lambda w, y: pick(inf_c(w), y)),
         "onnx": ("exported ONNX, ONNX Runtime (fp32)",
                  lambda w, y: onnx_scorer.scores(w.numpy())[0][np.arange(len(y)), y.numpy()]),
-        "bf16_compiled": ("inference form, torch.compile, bf16 autocast (opt-in)",
+        "bf16_compiled": ("inference form, torch.compile, bf16 autocast (benchmark only, not shipped)",
                           lambda w, y: pick(bf16_c(w), y)),
     }
     return paths, time.perf_counter() - t

@@ -245,9 +245,10 @@ else:
 # %% [markdown]
 # What the numbers say: folding BatchNorm alone changes little in eager PyTorch, whose grouped
 # (depthwise) convolutions take a slow path; ONNX Runtime and `torch.compile` fuse and vectorise
-# and are about twice as fast as the authors' eager network; bf16 on a CPU with AMX is faster
-# still, at the price of score deviations of about 0.1 (stated beside it in the report). None of
-# them reaches 10 ms per clip on one core in fp32: section 2's arithmetic says why.
+# (about 1.6x and 2x the authors' eager network in the benchmark). bf16 on a CPU with AMX is
+# faster still (about 3x), at the price of score deviations of up to 0.02 on the real clips and
+# 0.36 on the smoke model's scores: the benchmark measures it, the library does not ship it.
+# None of them reaches 10 ms per clip on one core in fp32: section 2's arithmetic says why.
 #
 # ## 7. Decision thresholds per machine ID
 #
@@ -360,8 +361,8 @@ windows.drop(columns=["time", "source"])
 #   of about 8 ms per 10-s clip on one AVX-512 core even at peak speed.
 # - The inference form (BatchNorm folded, real-arithmetic log-Mel, no `fc_out`, per-class scores)
 #   gives the training form's scores within 1e-3 and exports to ONNX with its metadata.
-# - ONNX Runtime and `torch.compile` score about twice as fast as the authors' eager network on
-#   one core; the measured table is in `benchmarks/REPORT.md`, section 7.
+# - ONNX Runtime and `torch.compile` score about 1.6x and 2x as fast as the authors' eager
+#   network on one core; the measured table is in `benchmarks/REPORT.md`, section 7.
 # - Per-ID gamma thresholds on the training normals turn scores into decisions; the percentile
 #   trades false alarms against detections.
 # - `python -m asdlib monitor` applies it all to clips as they arrive, one JSON line per clip,
