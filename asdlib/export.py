@@ -27,9 +27,7 @@ from .inference import InferenceNet, inference_form
 
 #: ONNX opset of exported files (opset 17 holds every operator the inference form uses).
 OPSET = 17
-#: Metadata keys every exported file carries.
-METADATA_KEYS = ("asdlib_format", "label_map", "sample_rate", "clip_seconds", "num_samples",
-                 "num_classes", "model_config", "source_checkpoint", "source_sha256", "asdlib_version")
+#: Value of the `asdlib_format` metadata entry that marks a file made by `export_model`.
 FORMAT = "asdlib-onnx-1"
 
 

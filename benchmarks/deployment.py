@@ -116,7 +116,6 @@ def scoring_paths(net, onnx_path: Path, threads: int) -> dict:
 
     authors = authors_model_from(net)
     inf = inference_form(net)
-    t = time.perf_counter()
     inf_c = compiled(inference_form(net))
     bf16_c = compiled(Bf16Form(inference_form(net)))
     onnx_scorer = OnnxScorer(onnx_path, threads=threads)
@@ -136,7 +135,7 @@ def scoring_paths(net, onnx_path: Path, threads: int) -> dict:
         "bf16_compiled": ("inference form, torch.compile, bf16 autocast (benchmark only, not shipped)",
                           lambda w, y: pick(bf16_c(w), y)),
     }
-    return paths, time.perf_counter() - t
+    return paths
 
 
 def latency(paths: dict, wave: torch.Tensor, y: torch.Tensor) -> tuple[dict, dict]:
@@ -153,7 +152,7 @@ def latency(paths: dict, wave: torch.Tensor, y: torch.Tensor) -> tuple[dict, dic
             t = time.perf_counter()
             fn(wave[:1], y[:1])
             first[name] = time.perf_counter() - t
-    table = per_clip_latency({k: (lambda w, fn=fn, i=k: fn(w, y[:1])) for k, (_, fn) in paths.items()},
+    table = per_clip_latency({k: (lambda w, fn=fn: fn(w, y[:1])) for k, (_, fn) in paths.items()},
                              wave, threads=1, warmup=2)
     return ({k: {"median_ms": float(r.median_ms), "min_ms": float(r.min_ms), "clips": int(r.clips)}
              for k, r in table.iterrows()}, first)
@@ -179,7 +178,6 @@ def _timed(fn, *args) -> float:
 
 
 def deviations(paths: dict, wave, y) -> dict:
-    torch.set_num_threads(torch.get_num_threads())
     with torch.no_grad():
         ref = paths["ours_eager"][1](wave, y)
         return {k: float(np.abs(fn(wave, y) - ref).max()) for k, (_, fn) in paths.items()}
@@ -378,14 +376,14 @@ def main(argv=None) -> int:
     net = trained_like()
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_model(net, Path(tmp) / "model.onnx")
-        paths, _ = scoring_paths(net, onnx_path, threads=1)
+        paths = scoring_paths(net, onnx_path, threads=1)
         res["paths"] = {k: v[0] for k, v in paths.items()}
         log("latency, one thread")
         res["latency"], res["first_call_seconds"] = latency(paths, wave, y)
         for k, v in res["latency"].items():
             log(f"  {k}: {v['median_ms']:.1f} ms (min {v['min_ms']:.1f})")
         res["deviation"] = deviations(paths, wave, y)
-        paths_all, _ = scoring_paths(net, onnx_path, threads=threads)
+        paths_all = scoring_paths(net, onnx_path, threads=threads)
         log(f"throughput, batch 16, {threads} threads")
         res["throughput"] = throughput(paths_all, wave, y, threads)
     log("smoke AUC per path")
