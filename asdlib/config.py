@@ -40,6 +40,9 @@ class DataConfig:
 
 #: Training precisions: "fp32" as the authors trained, "bf16" autocast as an opt-in.
 PRECISIONS = ("fp32", "bf16")
+#: Optimisers and learning-rate schedules a run may use (the peers' own choices, notebook 07).
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULERS = ("cosine", "constant")
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,18 @@ class TrainSettings:
     #: measured 2.1x faster per step than the authors' eager network on a 2-core CPU
     #: (benchmarks/REPORT.md, section 7). An opt-in; the first steps pay the compilation.
     compile: bool = False
+    #: "adamw" (the authors', Noisy-ArcMix) or "adam" (STgram-MFN, the DCASE baseline, IDNN).
+    optimizer: str = "adamw"
+    #: Per-epoch learning-rate schedule: "cosine" (the authors', down to lr * eta_min_ratio) or "constant".
+    scheduler: str = "cosine"
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"train.precision = {self.precision!r}: expected one of {list(PRECISIONS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"train.optimizer = {self.optimizer!r}: expected one of {list(OPTIMIZERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"train.scheduler = {self.scheduler!r}: expected one of {list(SCHEDULERS)}")
 
 
 #: Settings that may differ between a checkpoint and the run resuming it.

@@ -87,15 +87,27 @@ def score_clips(net, clips: pd.DataFrame, *, store=None, batch_size: int = 32,
                 device: str | torch.device | None = None, progress: bool = True) -> pd.DataFrame:
     """Anomaly score of every clip (needs ``path`` and ``class_index``); returns the table plus ``score``. Notebook 04.
 
-    ``net`` is an ``ASDNet`` or a scorer of ``export.load_scorer`` (an exported ``.onnx`` model).
-    Clips are read from ``store`` (a ``ClipStore`` over the same table) when given, else decoded
-    from their WAV files. Also adds ``predicted`` (arg-max cosine class) for diagnostics.
+    ``net`` is an ``ASDNet``, a peer (notebook 07: STgram-MFN and TASTgram-MFN score as
+    ``ASDNet``, IDNN and the autoencoder by reconstruction error) or a scorer of
+    ``export.load_scorer`` (an exported ``.onnx`` model). Clips are read from ``store`` (a
+    ``ClipStore`` over the same table) when given, else decoded from their WAV files. Also adds
+    ``predicted`` (arg-max cosine class; -1 for models without classes) for diagnostics.
     """
     from .store import load_batch
 
     if store is not None and len(store) != len(clips):
         raise ValueError("store and clip table differ in length")
-    if isinstance(net, torch.nn.Module):
+    if isinstance(net, torch.nn.Module) and not hasattr(net, "arcface"):
+        # IDNN, the DCASE autoencoder (notebook 07): reconstruction error, no class prediction
+        device = torch.device(device) if device else next(net.parameters()).device
+        net = net.to(device).eval()
+        n = net.config.num_samples
+
+        def score_batch(batch: np.ndarray, target: np.ndarray):
+            score = net.anomaly_score(torch.from_numpy(batch).to(device),
+                                      torch.from_numpy(target).to(device))
+            return score.cpu().numpy(), np.full(len(target), -1)
+    elif isinstance(net, torch.nn.Module):
         device = torch.device(device) if device else next(net.parameters()).device
         net = net.to(device).eval()
         n = net.config.num_samples
@@ -137,17 +149,22 @@ def write_dcase_scores(scores: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     return written
 
 
-def metric_tables(scores: pd.DataFrame, label_map: str = "paper") -> dict[str, pd.DataFrame]:
+def metric_tables(scores: pd.DataFrame, label_map: str = "paper", *,
+                  pooled: bool | None = None) -> dict[str, pd.DataFrame]:
     """Official per-ID / per-type tables, the global ROC, and the authors' pooled per-type table (``paper`` map). Notebook 04.
 
-    The pooled protocol selects clips by the authors' class-index masks, so it is only defined
-    for class indices of the ``paper`` label map.
+    The pooled protocol selects clips by the authors' class-index masks, so by default
+    (``pooled=None``) it is computed for runs of the ``paper`` label map only. ``pooled=True``
+    groups the clips the authors' way whatever classes the model was trained with (the masks
+    taken from each clip's type and ID): how notebook 07 puts the peers under the proposed
+    model's protocol.
     """
     from .metrics import global_metrics, official_metrics, pooled_metrics
 
     tables = dict(official_metrics(scores))
-    if label_map == "paper":
-        tables["pooled"] = pooled_metrics(scores)
+    if pooled or (pooled is None and label_map == "paper"):
+        tables["pooled"] = pooled_metrics(scores.drop(columns="class_index", errors="ignore")
+                                          if label_map != "paper" else scores)
     tables["global"] = global_metrics(scores)
     return tables
 
@@ -173,7 +190,7 @@ def summary_row(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
 
 
 def save_scoring(scores: pd.DataFrame, out_dir: str | Path,
-                 label_map: str = "paper") -> dict[str, pd.DataFrame]:
+                 label_map: str = "paper", *, pooled: bool | None = None) -> dict[str, pd.DataFrame]:
     """Write the DCASE score files and metric CSVs of one scoring under ``out_dir`` (each file atomically). Notebook 04.
 
     Score files cover every clip; the metrics cover the labelled ones only (unlabelled
@@ -190,7 +207,8 @@ def save_scoring(scores: pd.DataFrame, out_dir: str | Path,
                           f"the metrics cover the {len(labelled)} labelled clip(s)" if len(labelled) else
                           "no metrics without labels: pass the ground truth (score --ground-truth "
                           "eval_data_list.csv)"), stacklevel=2)
-    tables = metric_tables(labelled.astype({"anomaly": int}), label_map) if len(labelled) else {}
+    tables = (metric_tables(labelled.astype({"anomaly": int}), label_map, pooled=pooled)
+              if len(labelled) else {})
     for name, table in tables.items():
         atomic_write_text(out_dir / f"metrics_{name}.csv", table.to_csv(index=False))
     atomic_write_text(out_dir / "clip_scores.csv", scores.to_csv(index=False))
@@ -352,6 +370,7 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path | None = None, *,
     config = run_config_from_dict(read_checkpoint(ckpts[-1])["config"])
     root = Path(data_root) if data_root else config.data.root_path()
     label_map = config.data.label_map
+    pooled = True if config.model.kind != "proposed" else None  # peers: the authors' grouping too
     clips = evaluation_clips(root, label_map, config.data.machine_types, labelled_only=True)
     store = build_store(clips, config.model.num_samples, name=f"test-{root.name}",
                         progress=progress)
@@ -363,7 +382,7 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path | None = None, *,
         net = load_model(path)
         scores = score_clips(net, clips, store=store, batch_size=batch_size, device=device,
                              progress=False)
-        tables = metric_tables(scores, label_map)
+        tables = metric_tables(scores, label_map, pooled=pooled)
         log = read_checkpoint(path).get("log", {})
         rows.append({"epoch": net.checkpoint_epoch, "checkpoint": path.name,
                      "val_loss": log.get("val_loss", np.nan), **summary_row(tables)})
@@ -375,7 +394,7 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path | None = None, *,
     chosen = select_checkpoints(per_ckpt)
     summary = []
     for protocol, epoch in chosen.items():
-        tables = save_scoring(scorings[epoch], out_dir / protocol, label_map)
+        tables = save_scoring(scorings[epoch], out_dir / protocol, label_map, pooled=pooled)
         summary.append({"protocol": protocol, "epoch": epoch,
                         "selected_on": PROTOCOL_NOTES[protocol], **summary_row(tables)})
     summary = pd.DataFrame(summary)

@@ -58,11 +58,18 @@ def mixup(wave: Tensor, target: Tensor, alpha: float = 0.2,
     ``target_a`` is the minor part of the mix whenever ``lam < 0.5`` (half of the batches for
     Beta(0.2, 0.2); ``lam < 0.1`` in 33.7 %).
     """
-    rng = rng if rng is not None else np.random.default_rng()
-    lam = float(rng.beta(alpha, alpha)) if alpha > 0 else 1.0
-    perm = torch.randperm(wave.shape[0], generator=generator).to(wave.device)
+    lam, perm = draw_mix(wave.shape[0], alpha, rng, generator, wave.device)
     mixed = lam * wave + (1.0 - lam) * wave[perm]
     return mixed, target, target[perm], lam
+
+
+def draw_mix(n: int, alpha: float, rng: np.random.Generator | None = None,
+             generator: torch.Generator | None = None, device=None) -> tuple[float, Tensor]:
+    """The random part of ``mixup``: ``lam ~ Beta(alpha, alpha)`` (1.0 when ``alpha`` is 0), then a permutation of ``n``. Notebook 03."""
+    rng = rng if rng is not None else np.random.default_rng()
+    lam = float(rng.beta(alpha, alpha)) if alpha > 0 else 1.0
+    perm = torch.randperm(n, generator=generator)
+    return lam, perm.to(device) if device is not None else perm
 
 
 def noisy_arcmix_loss(head: ArcFace, embedding: Tensor, target_a: Tensor, target_b: Tensor,

@@ -19,6 +19,11 @@ from .mobilefacenet import MobileFaceNet
 
 FEATURE_SETS = ("mel", "wave", "mel+wave")
 ATTENTION_ACTIVATIONS = ("faithful", "fixed")
+#: The networks the engine trains: the proposed model and the four peers of ``asdlib.peers``
+#: (``asdlib.methods`` builds them; notebook 07).
+MODEL_KINDS = ("proposed", "stgram_mfn", "tastgram_mfn", "idnn", "dcase_ae")
+#: Peer front ends: ``own`` (each peer's own log-Mel, ``asdlib.peers.logmel``) or ``asdlib`` (ours).
+PEER_LOGMELS = ("own", "asdlib")
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,10 @@ class ModelConfig:
     - ``attention_activation``: ``faithful`` (the authors' BN -> ReLU before the sigmoid, so
       every attention value is >= 0.5) or ``fixed`` (no ReLU: values in (0, 1))
     - ``clip_seconds``: input length; the global depthwise kernel follows it
+    - ``kind``: ``proposed`` (this network) or a peer of notebook 07 (``MODEL_KINDS``); a peer
+      uses ``num_classes``, ``arcface_s``/``arcface_m`` (where it has ArcFace), ``clip_seconds``,
+      ``sample_rate``, ``mfn_setting`` (STgram-MFN's MobileFaceNet: ``published`` or ``later``)
+      and ``peer_logmel`` (``own`` or ``asdlib``), and ignores the settings above
     """
 
     features: str = "mel+wave"
@@ -44,8 +53,18 @@ class ModelConfig:
     arcface_m: float = 0.7
     clip_seconds: float = 10.0
     sample_rate: int = SAMPLE_RATE
+    kind: str = "proposed"
+    mfn_setting: str = "published"
+    peer_logmel: str = "own"
 
     def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"model setting kind={self.kind!r}: expected one of {MODEL_KINDS}")
+        if self.mfn_setting not in ("published", "later"):
+            raise ValueError(f"model setting mfn_setting={self.mfn_setting!r}: expected 'published' "
+                             "or 'later' (STgram-MFN's two MobileFaceNet settings)")
+        if self.peer_logmel not in PEER_LOGMELS:
+            raise ValueError(f"model setting peer_logmel={self.peer_logmel!r}: expected one of {PEER_LOGMELS}")
         if self.features not in FEATURE_SETS:
             raise ValueError(f"model setting features={self.features!r}: expected one of {FEATURE_SETS}")
         if self.attention_activation not in ATTENTION_ACTIVATIONS:
@@ -153,15 +172,30 @@ class ASDNet(nn.Module):
         return self.arcface(self(wave), target)
 
 
-def build_model(config: ModelConfig | dict | None = None, **overrides) -> ASDNet:
-    """Build the network for a configuration (``ModelConfig``, a dict, or keyword overrides). Notebook 03."""
+def build_model(config: ModelConfig | dict | None = None, **overrides) -> nn.Module:
+    """Build the network for a configuration (``ModelConfig``, a dict, or keyword overrides): an ``ASDNet``, or a peer for ``kind != "proposed"``. Notebook 03."""
     if isinstance(config, dict):
         config = ModelConfig.from_dict(config)
+    kind = (overrides.get("kind") or (config.kind if config is not None else "proposed"))
+    if kind != "proposed":
+        from .methods import build_peer
+
+        config = ModelConfig.from_dict({**(config or ModelConfig()).to_dict(), **overrides})
+        return build_peer(config)
     return ASDNet(config, **overrides)
 
 
-def parameter_counts(model: ASDNet) -> dict[str, int]:
-    """Learnable parameters per part (wavegram, attention, classifier incl. fc_out, arcface) and total. Notebook 03."""
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """Learnable parameters per part (wavegram, attention, classifier incl. fc_out, arcface) and total. Notebook 03.
+
+    For a peer (notebook 07), ``asdlib.methods.peer_parameter_counts``: its parts, and for the
+    per-machine-type peers the count of one model (``total``) beside all of them (``all_models``).
+    """
+    if not isinstance(model, ASDNet):
+        from .methods import peer_parameter_counts
+
+        return peer_parameter_counts(model)
+
     def count(m):
         return sum(p.numel() for p in m.parameters()) if m is not None else 0
 

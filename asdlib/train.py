@@ -9,7 +9,9 @@ Every random choice of epoch ``e`` (clip order, mixup lambdas and partners) is d
 generator seeded by ``(seed, e)``, so a run resumed from any checkpoint, even after ``kill -9``,
 continues exactly as the uninterrupted run would have. Under ``torchrun`` the same code trains
 with DistributedDataParallel (NCCL on GPUs, gloo on CPU), the global batch split over processes.
-Explained in notebook 03_training.
+The peers of notebook 07 train in this same loop: their step, validation loss, optimiser
+(``train.optimizer``) and schedule (``train.scheduler``) come from their configuration and
+``asdlib.methods``. Explained in notebook 03_training.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import RunConfig
-from .loss import mixup, noisy_arcmix_loss
-from .model import ASDNet, build_model
+from .loss import draw_mix
+from .methods import check_label_map, has_classes, step_output, validation_batch
+from .model import build_model
 
 CHECKPOINT_FORMAT = "asdlib-checkpoint-v1"
 
@@ -90,15 +93,18 @@ def _dist_info() -> tuple[int, int, int]:
     return world, rank, local
 
 
-class _LogitsModule(nn.Module):
-    """Wraps the network so that one ``forward`` gives the margin logits (what DDP needs)."""
+class _StepModule(nn.Module):
+    """Wraps the network so that one ``forward`` gives a training step's output (what DDP needs).
 
-    def __init__(self, net: ASDNet):
+    ``methods.step_output``: the margin logits on the mixed batch, or a reconstruction loss.
+    """
+
+    def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, wave, target):
-        return self.net.logits(wave, target)
+    def forward(self, wave, target, perm, lam: float):
+        return step_output(self.net, wave, target, perm, lam)
 
 
 # --------------------------------------------------------------------------- data
@@ -163,7 +169,7 @@ def _loader(data: TrainData, positions: np.ndarray, batch_size: int, workers: in
 
 # --------------------------------------------------------------------------- checkpoints
 
-def save_checkpoint(path: Path, config: RunConfig, net: ASDNet, optimizer, scheduler, epoch: int,
+def save_checkpoint(path: Path, config: RunConfig, net: nn.Module, optimizer, scheduler, epoch: int,
                     log_row: dict | None = None) -> None:
     """Write a full checkpoint (model, optimizer, scheduler, epoch, RNG states, config) atomically. Notebook 03."""
     _atomic_save({
@@ -227,8 +233,8 @@ def check_same_config(ckpt: dict, config: RunConfig, path: Path) -> None:
             "Differences: " + "; ".join(diffs))
 
 
-def load_model(path: str | Path) -> ASDNet:
-    """Build the network stored in one of our checkpoints (eval mode, CPU). Notebook 04."""
+def load_model(path: str | Path) -> nn.Module:
+    """Build the network stored in one of our checkpoints (eval mode, CPU): an ``ASDNet`` or a peer. Notebook 04."""
     from .authors_checkpoint import CheckpointError
     from .config import run_config_from_dict
 
@@ -263,20 +269,35 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
 # --------------------------------------------------------------------------- training
 
 @torch.no_grad()
-def validate(net: ASDNet, loader, device: torch.device, amp: bool) -> dict:
-    """Validation loss (unmixed ArcFace cross-entropy) and machine-ID accuracy (``amp``: bf16 autocast). Notebook 03."""
+def validate(net: nn.Module, loader, device: torch.device, amp: bool) -> dict:
+    """Validation loss and machine-ID accuracy (``amp``: bf16 autocast). Notebook 03.
+
+    The loss is the unmixed ArcFace cross-entropy for classifiers, the reconstruction error for
+    IDNN and the autoencoder (``val_acc`` None for them; ``methods.validation_batch``).
+    """
     net.eval()
     total, loss_sum, correct = 0, 0.0, 0
     for wave, target in loader:
         wave, target = wave.to(device, non_blocking=True), target.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            emb = net(wave)
-        emb = emb.float()
-        logits = net.arcface(emb, target)
-        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
-        correct += (net.arcface.cosine(emb).argmax(1) == target).sum().item()
+            loss, right = validation_batch(net, wave, target)
+        loss_sum += loss
+        correct = None if right is None else correct + right
         total += len(target)
-    return {"val_loss": loss_sum / max(total, 1), "val_acc": correct / max(total, 1)}
+    return {"val_loss": loss_sum / max(total, 1),
+            "val_acc": None if correct is None else correct / max(total, 1)}
+
+
+def build_optimizer(net: nn.Module, s) -> tuple[torch.optim.Optimizer, object]:
+    """The optimiser (``adamw``, the authors', or ``adam``) and the per-epoch lr schedule (``cosine`` or ``constant``) of a run. Notebook 03."""
+    opt_cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}[s.optimizer]
+    optimizer = opt_cls(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    if s.scheduler == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=s.epochs, eta_min=s.lr * s.eta_min_ratio)
+    else:
+        scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    return optimizer, scheduler
 
 
 def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progress: bool = True,
@@ -304,13 +325,12 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
     if main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
 
+    check_label_map(config.model, config.data.label_map)
     if data is None:
         data = prepare_data(config, progress=progress and main, store_root=store_root)
     net = build_model(config.model).to(device)
     s = config.train
-    optimizer = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=s.epochs, eta_min=s.lr * s.eta_min_ratio)
+    optimizer, scheduler = build_optimizer(net, s)
 
     start_epoch = 1
     last = ckpt_dir / "last.pt"
@@ -334,7 +354,7 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
     if main:  # only now: a refused resume must leave the run's config.json as it was
         (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
 
-    step_module = _LogitsModule(net)
+    step_module = _StepModule(net)
     if distributed:
         step_module = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[local_rank] if device.type == "cuda" else None,
@@ -367,17 +387,22 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
             wait += time.perf_counter() - t_wait
             wave = wave.to(device, non_blocking=True)
             target = target.to(device, non_blocking=True)
-            mixed, y_a, y_b, lam = mixup(wave, target, s.mixup_alpha, rng=rng, generator=gen)
+            lam, perm = draw_mix(len(target), s.mixup_alpha, rng, gen, device)
+            y_a, y_b = target, target[perm]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = step_module(mixed, y_a)
-            logits = logits.float()
-            loss = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
+                out = step_module(wave, y_a, perm, lam)
+            if out.dim() == 0:  # a reconstruction model: the step gave its loss
+                loss, logits = out.float(), None
+            else:
+                logits = out.float()
+                loss = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             n = len(target)
             loss_sum += loss.item() * n
-            acc_sum += (logits.argmax(1) == y_a).float().sum().item()
+            if logits is not None:
+                acc_sum += (logits.argmax(1) == y_a).float().sum().item()
             seen += n
             bar.update(1)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{acc_sum / seen:.2f}")
@@ -392,7 +417,8 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
-               "train_acc": acc_sum / max(seen, 1), "lr": lr, "seconds": seconds,
+               "train_acc": acc_sum / max(seen, 1) if has_classes(net) else None,
+               "lr": lr, "seconds": seconds,
                "data_wait_seconds": wait, "data_wait_fraction": wait / max(seconds, 1e-9),
                "steps": len(loader), "clips": seen * world}
         if val_loader is not None and main:
@@ -405,8 +431,8 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
                 save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}.pt", config, net, optimizer,
                                 scheduler, epoch, row)
             if progress:
-                msg = " ".join(f"{k}={v:.4g}" for k, v in row.items()
-                               if k in ("train_loss", "train_acc", "val_loss", "val_acc", "seconds"))
+                msg = " ".join(f"{k}={v:.4g}" for k, v in row.items() if v is not None
+                               and k in ("train_loss", "train_acc", "val_loss", "val_acc", "seconds"))
                 print(f"{config.name} epoch {epoch}: {msg}", flush=True)
         if distributed:
             dist.barrier()
