@@ -9,6 +9,9 @@
 #   ./run_all.sh --profile paper --data-root /data/dcase2020   # a DCASE tree you already have: counts
 #                                           # checked, no download (--check-content: WAV headers too)
 #   ./run_all.sh --profile paper --precision bf16   # opt in to bf16 autocast (the authors: fp32)
+#   ./run_all.sh --profile paper --seeds 3   # seeds per compared method in notebook 07 (the
+#                                           # proposed model and the four peers; paper default 1,
+#                                           # smoke 2); the preflight estimate counts them
 #   ./run_all.sh --profile paper --overrides '{"train.epochs": 2}'   # settings for every run
 #                                           # (JSON, same as ASD_RUN_OVERRIDES; for rehearsals)
 #
@@ -33,6 +36,8 @@ while [ $# -gt 0 ]; do
     --precision) export ASD_PRECISION="${2:?--precision needs fp32 or bf16}"; shift 2
                  case "$ASD_PRECISION" in fp32|bf16) ;; *) echo "run_all.sh: --precision $ASD_PRECISION: expected fp32 or bf16" >&2; exit 2 ;; esac ;;
     --overrides) export ASD_RUN_OVERRIDES="${2:?--overrides needs a JSON object}"; shift 2 ;;
+    --seeds) export ASD_SEEDS="${2:?--seeds needs a number}"; shift 2
+             case "$ASD_SEEDS" in ''|*[!0-9]*|0) echo "run_all.sh: --seeds $ASD_SEEDS: expected a whole number >= 1" >&2; exit 2 ;; esac ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_all.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac

@@ -3,7 +3,7 @@
 MACs of convolutions and linear layers are counted with forward hooks (no extra package):
 ``MAC = output elements x in_channels / groups x kernel elements``. BatchNorm, activations and
 the log are not counted (BatchNorm folds into the preceding convolution at inference).
-Explained in notebook 05_ablation.
+Explained in notebook 05_ablation (the proposed model's variants) and 07_peers (the peers).
 """
 
 from __future__ import annotations
@@ -112,6 +112,8 @@ def count_macs(model: ASDNet, num_samples: int | None = None) -> dict[str, int]:
     Parts a variant lacks count 0.
     """
     num_samples = num_samples or model.config.num_samples
+    if not isinstance(model, ASDNet):
+        return peer_macs(model, num_samples)
     layers = layer_macs(model, torch.zeros(1, num_samples))
     out = {part: int(layers.loc[layers["part"] == part, "macs"].sum()) for part in PARTS}
     if model.logmel is not None:
@@ -122,6 +124,29 @@ def count_macs(model: ASDNet, num_samples: int | None = None) -> dict[str, int]:
             out["attention"] += model.features(torch.zeros(1, num_samples)).numel()
     out["arcface"] = model.arcface.weight.numel()
     out["total"] = sum(out[p] for p in PARTS)
+    return out
+
+
+def peer_macs(model: nn.Module, num_samples: int | None = None) -> dict[str, int]:
+    """MACs per clip of a peer (notebook 07), per top-level part and total, counted as ``count_macs`` counts ours. Notebook 07.
+
+    Hooked Conv1d/Conv2d/Linear layers on a silent clip, plus the ``logmel_macs`` estimate of the
+    peer's own log-Mel and the ArcFace cosine product where it has one. For IDNN and the
+    autoencoder, one machine type's model (each clip runs through one of them). The
+    parameter-free temporal attention gram of TASTgram-MFN (a max, a mean, a sigmoid and a
+    product per frame) is not counted.
+    """
+    from .methods import PerMachineType
+
+    num_samples = num_samples or model.config.num_samples
+    one = next(iter(model.models.values())) if isinstance(model, PerMachineType) else model
+    layers = layer_macs(one, torch.zeros(1, num_samples))
+    out = {part: int(m) for part, m in layers.groupby("part", sort=False)["macs"].sum().items()}
+    mel = one.logmel.mel
+    out["logmel"] = logmel_macs(num_samples, mel.n_fft, mel.hop_length, mel.n_mels)["total"]
+    if hasattr(one, "arcface"):
+        out["arcface"] = one.arcface.weight.numel()
+    out["total"] = sum(out.values())
     return out
 
 
@@ -151,8 +176,11 @@ def cpu_latency(model: ASDNet, num_samples: int | None = None, threads: int = 1,
         with torch.no_grad():
             for i in range(warmup + repeats):
                 start = time.perf_counter()
-                logits = model.arcface(model(wave), target)
-                torch.nn.functional.cross_entropy(logits, target)
+                if hasattr(model, "arcface"):
+                    logits = model.arcface(model(wave), target)
+                    torch.nn.functional.cross_entropy(logits, target)
+                else:  # IDNN, the autoencoder (notebook 07): the reconstruction-error score
+                    model.anomaly_score(wave, target)
                 if i >= warmup:
                     times.append(time.perf_counter() - start)
     finally:

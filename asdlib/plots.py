@@ -823,3 +823,51 @@ def plot_threshold_fit(scores: pd.DataFrame, params: dict, key: str, thresholds:
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     return fig
+
+
+def plot_seed_spread(long: pd.DataFrame, protocols: dict[str, tuple[str, str]] | None = None) -> Figure:
+    """Global AUC of every seed run of every method under several (metric, selection) protocols, one dot per run. Notebook 07.
+
+    ``long``: ``comparison.measured_long``; ``protocols``: {label: (metric, selection)}, default
+    the global ROC at the test-selected, the validation-selected and the last checkpoint.
+    """
+    sns = _seaborn()
+    protocols = protocols or {"best test AUC (authors)": ("global", "paper"),
+                              "lowest validation loss": ("global", "validation"),
+                              "last epoch": ("global", "last")}
+    parts = []
+    for label, (metric, selection) in protocols.items():
+        sel = long[(long["metric"] == metric) & (long["selection"] == selection)
+                   & long["machine_type"].isin(("global", "average"))]
+        parts.append(sel.assign(protocol=label))
+    data = pd.concat(parts, ignore_index=True)
+    if data.empty:
+        raise ValueError("plot_seed_spread: no rows for these protocols")
+    fig, ax = plt.subplots(figsize=(8.0, 0.6 + 0.55 * data["method"].nunique()), layout="constrained")
+    sns.stripplot(data=data, y="method", x="auc", hue="protocol", dodge=True, jitter=False, size=7,
+                  ax=ax, palette="deep")
+    ax.axvline(50, color="0.6", lw=0.8, ls=":")
+    ax.set_xlabel("global AUC (%), one dot per seed")
+    ax.set_ylabel("")
+    ax.legend(fontsize=8, title="checkpoint", title_fontsize=8, loc="best")
+    return fig
+
+
+def plot_cost_vs_auc(table: pd.DataFrame, auc_col: str = "AUC") -> Figure:
+    """Three panels, one per cost (parameters, MACs per clip, CPU latency), against a measured AUC per method. Notebook 07.
+
+    ``table``: one row per method with ``method``, ``parameters``, ``MMACs per clip``,
+    ``CPU ms per clip`` (optional) and ``auc_col``; logarithmic cost axes.
+    """
+    costs = [c for c in ("parameters", "MMACs per clip", "CPU ms per clip") if c in table.columns]
+    fig, axes = plt.subplots(1, len(costs), figsize=(3.6 * len(costs), 3.4), layout="constrained",
+                             sharey=True, squeeze=False)
+    for ax, cost in zip(axes[0], costs):
+        for i, (_, r) in enumerate(table.iterrows()):
+            ax.scatter(r[cost], r[auc_col], color=f"C{i}", s=40, label=r["method"])
+        ax.set_xscale("log")
+        ax.set_xlabel(cost)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"{auc_col} (%)")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    return fig

@@ -41,6 +41,9 @@ TABLE4_RUNS = {"no_separable_no_attention": "w/o separable convs., w/o f_ATT",
                "no_separable": "w/o separable convs.",
                "no_attention": "w/o f_ATT",
                "proposed": "Proposed approach"}
+#: The peers of notebook 07, measured in the same engine (``asdlib.methods.PEERS``).
+PEER_RUNS = {"stgram_mfn": "STgram-MFN", "tastgram_mfn": "TASTgram-MFN (Noisy-ArcMix)",
+             "idnn": "IDNN", "dcase_ae": "DCASE 2020 baseline AE"}
 #: Honest variants (not in the paper) trained beside the paper's runs.
 HONEST_RUNS = {"fixed_attention": "attention without the ReLU before the sigmoid",
                "distinct_labels": "41 distinct machine-ID classes (no pump 06 / slider 00 collision)"}
@@ -99,12 +102,57 @@ def env_overrides() -> dict:
 PRECISION_ENV = "ASD_PRECISION"
 
 
+#: Environment variable set by ``run_all.sh --seeds N``: how many seeds each compared method trains.
+SEEDS_ENV = "ASD_SEEDS"
+#: Seeds per method when ``$ASD_SEEDS`` is unset: two in the smoke profile, one (GPU time) in the paper's.
+DEFAULT_SEEDS = {"smoke": 2, "paper": 1}
+_SEED_SUFFIX = "-seed"
+
+
+def seed_count(profile: str) -> int:
+    """Seeds per method of notebook 07 (``$ASD_SEEDS``, else ``DEFAULT_SEEDS``: smoke 2, paper 1). Notebook 07."""
+    text = os.environ.get(SEEDS_ENV, "").strip()
+    if not text:
+        return DEFAULT_SEEDS.get(profile, 1)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{SEEDS_ENV}={text!r}: give a whole number of seeds >= 1 (run_all.sh --seeds N)")
+    return int(text)
+
+
+def seed_run_name(name: str, k: int) -> str:
+    """The run of repeat ``k`` of a configuration: ``name`` itself for k = 0, else ``name-seed<k>`` (its seed + k). Notebook 07."""
+    if k < 0:
+        raise ValueError(f"seed repeat {k}: must be >= 0")
+    return name if k == 0 else f"{name}{_SEED_SUFFIX}{k}"
+
+
+def split_seed_name(name: str) -> tuple[str, int]:
+    """(configuration, repeat) of a run name: ``"idnn-seed2"`` -> ``("idnn", 2)``, ``"idnn"`` -> ``("idnn", 0)``. Notebook 07."""
+    base, sep, k = name.rpartition(_SEED_SUFFIX)
+    if sep and k.isdigit() and int(k) > 0 and base:
+        return base, int(k)
+    return name, 0
+
+
+def seed_runs(profile: str, name: str, n: int | None = None) -> list[str]:
+    """The run names of ``n`` seeds of one configuration (default ``seed_count(profile)``). Notebook 07."""
+    return [seed_run_name(name, k) for k in range(n if n is not None else seed_count(profile))]
+
+
 def run_config(profile: str, name: str, overrides: dict | None = None) -> RunConfig:
-    """The configuration of one run of a profile (``configs/<profile>/<name>.toml``), with ``$ASD_RUN_OVERRIDES`` applied. Notebook 03."""
+    """The configuration of one run of a profile (``configs/<profile>/<name>.toml``), with ``$ASD_RUN_OVERRIDES`` applied. Notebook 03.
+
+    ``<name>-seed<k>`` is the same configuration trained with seed ``train.seed + k`` (notebook 07).
+    """
     configs = profile_configs(profile)
-    if name not in configs:
-        raise ValueError(f"no run {name!r} in profile {profile!r}; known: {sorted(configs)}")
-    config = load_config(configs[name])
+    base, repeat = split_seed_name(name)
+    if base not in configs:
+        raise ValueError(f"no run {base!r} in profile {profile!r}; known: {sorted(configs)}")
+    config = load_config(configs[base])
+    if repeat:
+        from dataclasses import replace
+
+        config = replace(config, name=name, train=replace(config.train, seed=config.train.seed + repeat))
     precision = {"train.precision": os.environ[PRECISION_ENV]} if os.environ.get(PRECISION_ENV) else {}
     overrides = {**precision, **env_overrides(), **(overrides or {})}
     try:
@@ -349,25 +397,36 @@ def fig4_band_check(mean, std, mel_hz, share_at_half=None, tol: float = 1e-6) ->
 # --------------------------------------------------------------------------- preflight
 
 def estimate_step_seconds(device: str = "auto", batch_size: int = 64, steps: int = 3,
-                          precision: str = "fp32") -> float:
-    """Measured seconds of one training step of the paper configuration on a device (fp32 or bf16). Notebook 03."""
+                          precision: str = "fp32", config: RunConfig | None = None) -> float:
+    """Measured seconds of one training step of a run's network (default: the paper's proposed model) on a device (fp32 or bf16). Notebook 03.
+
+    The step is the trainer's own (``methods.step_output``, mixup with the run's alpha, backward,
+    optimiser step) on random 10-s clips; data loading is not included.
+    """
+    import numpy as np
     import torch
+    import torch.nn.functional as F
 
-    from .loss import noisy_arcmix_loss
-    from .model import build_model
-    from .train import resolve_device
+    from .loss import draw_mix
+    from .methods import step_output
+    from .model import ModelConfig, build_model
+    from .train import build_optimizer, resolve_device
 
+    config = config or RunConfig()
     dev = resolve_device(device)
-    net = build_model().to(dev)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    net = build_model(ModelConfig.from_dict({**config.model.to_dict(), "clip_seconds": 10.0})).to(dev)
+    opt, _ = build_optimizer(net, config.train)
     x = torch.randn(batch_size, net.config.num_samples, device=dev)
     y = torch.randint(0, 41, (batch_size,), device=dev)
+    rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
     times = []
     for _ in range(steps + 1):
         t = time.perf_counter()
+        lam, perm = draw_mix(batch_size, config.train.mixup_alpha, rng, gen, dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            emb = net(x)
-        loss, _ = noisy_arcmix_loss(net.arcface, emb.float(), y, y.flip(0), 0.7)
+            out = step_output(net, x, y, perm, lam)
+        loss = out.float() if out.dim() == 0 else (
+            lam * F.cross_entropy(out.float(), y) + (1 - lam) * F.cross_entropy(out.float(), y[perm]))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -375,6 +434,24 @@ def estimate_step_seconds(device: str = "auto", batch_size: int = 64, steps: int
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
     return sorted(times[1:])[len(times[1:]) // 2]
+
+
+def training_plan(profile: str, runs, seeds: int, step_seconds) -> pd.DataFrame:
+    """Per configured run: repeats (seeds for the proposed model and the peers), steps and estimated device hours. Notebook 07.
+
+    ``step_seconds(config)`` gives the seconds of one training step of a run's configuration.
+    Steps per epoch assume the full 36,283 training clips minus the 5 % hold-out.
+    """
+    rows = []
+    for name in runs:
+        config = run_config(profile, name)
+        repeats = seeds if name in ("proposed", *PEER_RUNS) else 1
+        steps = -(-int(36283 * (1 - config.data.val_fraction)) // config.train.batch_size)
+        step = step_seconds(config)
+        rows.append({"run": name, "repeats": repeats, "batch_size": config.train.batch_size,
+                     "epochs": config.train.epochs, "step_seconds": step,
+                     "hours": step * steps * config.train.epochs * repeats / 3600})
+    return pd.DataFrame(rows)
 
 
 def preflight(profile: str, *, insist: bool = False, runs=None, check_network: bool = True,
@@ -430,16 +507,34 @@ def preflight(profile: str, *, insist: bool = False, runs=None, check_network: b
                         "missing (place them under data/dcase2020 or retry online)")
     cuda = torch.cuda.is_available()
     precision = os.environ.get(PRECISION_ENV) or "fp32"
-    # a CPU step of 64 ten-second clips takes ~1 min and ~12 GB RAM: time 8 clips and scale up
-    step = (estimate_step_seconds("auto", precision=precision) if cuda else
-            estimate_step_seconds("cpu", 8, 1, precision=precision) * 8)
-    steps_per_epoch = -(-int(36283 * 0.95) // 64)
-    hours = step * steps_per_epoch * 300 * len(runs) / 3600
+    seeds = seed_count(profile)
+    measured: dict[tuple, float] = {}
+
+    def step_seconds(config: RunConfig) -> float:
+        # one measurement per network and batch; a CPU step of 64 ten-second clips takes ~1 min
+        # and ~12 GB RAM, so on a CPU 8 clips are timed and scaled to the batch
+        key = (json.dumps(config.model.to_dict(), sort_keys=True), config.train.batch_size,
+               config.train.optimizer, config.train.mixup_alpha)
+        if key not in measured:
+            measured[key] = (estimate_step_seconds("auto", config.train.batch_size, precision=precision,
+                                                   config=config) if cuda else
+                             estimate_step_seconds("cpu", 8, 1, precision=precision, config=config)
+                             * config.train.batch_size / 8)
+        return measured[key]
+
+    table = training_plan(profile, runs, seeds, step_seconds)
+    hours = float(table["hours"].sum())
+    step = float(table.set_index("run")["step_seconds"].get("proposed", table["step_seconds"].iloc[0]))
     device = torch.cuda.get_device_name(0) if cuda else "CPU (no GPU)"
-    print(f"Device: {device}; measured {step:.3f} s per {precision} training step of 64 clips -> "
-          f"~{hours:.1f} h for {len(runs)} runs x 300 epochs (training only, one device)")
-    plan.update({"device": device, "precision": precision, "step_seconds": step,
-                 "estimated_hours": hours})
+    print(f"Device: {device}; {precision} training steps measured per network "
+          f"(proposed: {step:.3f} s per step of 64 clips); seeds per compared method: {seeds} "
+          f"(run_all.sh --seeds N)")
+    print(table.assign(hours=table["hours"].round(2), step_seconds=table["step_seconds"].round(4))
+          .to_string(index=False))
+    print(f"-> ~{hours:.1f} h of training for {int(table['repeats'].sum())} trainings "
+          "(training steps only, one device)")
+    plan.update({"device": device, "precision": precision, "step_seconds": step, "seeds": seeds,
+                 "estimated_hours": hours, "plan": table.to_dict("records")})
     if not cuda and not insist:
         problems.append(f"no CUDA GPU: the paper profile would take ~{hours:.0f} h on this CPU; "
                         "run on a GPU, or pass --insist to run anyway")
@@ -491,10 +586,16 @@ def _runs_table(profile: str) -> pd.DataFrame:
 
     used = {"proposed": "Tables 1-4", **{n: "Table 3" for n in TABLE3_RUNS if n != "proposed"},
             **{n: "Table 4" for n in TABLE4_RUNS if n != "proposed"},
-            **{n: "honest variant" for n in HONEST_RUNS}}
+            **{n: "honest variant" for n in HONEST_RUNS},
+            **{n: "peer (notebook 07)" for n in PEER_RUNS}}
     configured = profile_configs(profile)
+    repeats = [seed_run_name(n, k) for n in ("proposed", *PEER_RUNS) if n in configured
+               for k in range(1, seed_count(profile))]
+    used.update({r: f"seed {split_seed_name(r)[1]} of `{split_seed_name(r)[0]}` (notebook 07)"
+                 for r in repeats})
     rows = []
-    for name in [n for n in used if n in configured] + [n for n in configured if n not in used]:
+    for name in ([n for n in used if n in configured] + [n for n in configured if n not in used]
+                 + repeats):
         config = run_config(profile, name)
         try:
             log = read_log(run_dir(profile, name))
@@ -607,6 +708,47 @@ def _authors_table(out: Path) -> pd.DataFrame | None:
     return table
 
 
+def _peer_sections(profile: str, out: Path, missing: list) -> list[dict]:
+    """REPORT.md's sections of notebook 07: Tables 1 and 2 with measured peer rows, protocol effects."""
+    from .comparison import (PROTOCOL_TEXT, measured_long, protocol_effects, seed_summary,
+                             table1_with_peers, table2_with_peers)
+
+    seeds = seed_count(profile)
+    methods = {"proposed": "Proposed approach", **PEER_RUNS}
+    absent = [r for n in methods for r in seed_runs(profile, n, seeds) if not _evaluated(profile, r)]
+    if absent:
+        missing.append(f"peer comparison (notebook 07): run(s) {', '.join(absent)} not evaluated")
+        return []
+    summary = seed_summary(measured_long(profile, methods, seeds))
+    cost_csv = out / "tables" / "peers_complexity.csv"
+    cost = pd.read_csv(cost_csv) if cost_csv.is_file() else None
+    table1 = pd.concat([table1_with_peers(summary, "authors"),
+                        table1_with_peers(summary, "honest").query("row != 'quoted (paper)'")],
+                       ignore_index=True)
+    note = (f"Measured rows: mean ± standard deviation over {seeds} seed(s) of this profile's runs "
+            f"(`tables/peers_all_runs.csv` lists every run). *authors*: {PROTOCOL_TEXT['authors']}; "
+            f"*honest*: {PROTOCOL_TEXT['honest']}. Quoted rows are the paper's, labelled so.")
+    if profile == "smoke":
+        note += " Smoke rows test the pipeline on synthetic sounds: NOT comparable to the quoted ones."
+    sections = [
+        {"title": "Table 1 with measured peer rows (notebook 07)", "table": table1, "caption": note},
+        {"title": "Table 2 with measured peer rows (notebook 07)",
+         "table": table2_with_peers(summary, cost),
+         "caption": "Measured AUC/pAUC: the global ROC over every test clip at the protocol's "
+                    "checkpoint; `official mean`: the DCASE per-ID mean at the same checkpoint; "
+                    "parameters of the 10-s network (IDNN and the autoencoder: one of their six "
+                    "models). " + note},
+        {"title": "What the protocol does to each method (notebook 07)",
+         "table": protocol_effects(summary),
+         "caption": "Mean AUC over seeds of the six-type average (`global`: one ROC) under each "
+                    "metric / selection; `spread`: the largest minus the smallest."}]
+    if cost is not None:
+        sections.append({"title": "Parameters, MACs and CPU latency of every method (notebook 07)",
+                         "table": cost, "caption": "Latency: one thread, batch 1, 10-s clip, "
+                                                   "measured when notebook 07 ran."})
+    return sections
+
+
 def build_report(profile: str, started_at: float | None = None) -> Path:
     """Write ``results/<profile>/REPORT.md``: every number of Tables 1-4 beside ours, with differences. Notebook 04.
 
@@ -675,6 +817,7 @@ def build_report(profile: str, started_at: float | None = None) -> Path:
                                     "(`global_auc`, one ROC over every test clip pooled together), "
                                     "as in the authors' code; `pooled_auc` is the mean of the pooled "
                                     "per-type values and `official_auc` the DCASE per-ID mean."})
+    sections += _peer_sections(profile, out, missing)
     authors = _authors_table(out)
     if authors is not None:
         sections.append({"title": "The authors' released checkpoint, scored by this code",

@@ -1,0 +1,273 @@
+"""The peers in the engine (issue 8): training, resuming, DDP, scoring and selection of every peer
+through the same trainer and evaluation as the proposed model; seeds; the comparison tables;
+the preflight plan; the peers' configurations."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import engine_helpers as H
+from asdlib import reproduction
+from asdlib.comparison import (mean_pm_std, protocol_effects, seed_summary, table1_with_peers,
+                               table2_with_peers)
+from asdlib.config import RunConfig, load_config
+from asdlib.evaluate import evaluate_run
+from asdlib.loss import mixup
+from asdlib.methods import PerMachineType, build_peer, step_output, type_of_class
+from asdlib.model import ModelConfig, build_model, parameter_counts
+from asdlib.paths import CONFIGS_DIR
+from asdlib.train import list_checkpoints, load_model, read_checkpoint, read_log, train
+
+PEER_KINDS = ("stgram_mfn", "tastgram_mfn", "idnn", "dcase_ae")
+TORCHRUN = Path(H.PYTHON).with_name("torchrun")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_tmp_data(monkeypatch, data_dir):
+    monkeypatch.setenv("ASD_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("ASDLIB_KILL_AFTER_STEPS", raising=False)
+    with H.one_thread():
+        yield
+
+
+def peer_config(kind: str, data_root, **train) -> RunConfig:
+    """A tiny run of one peer on the tiny dataset (0.5-s clips, fan 00 and pump 00)."""
+    alpha = {"tastgram_mfn": 0.5}.get(kind, 0.0)
+    return RunConfig().with_overrides({
+        "name": f"tiny-{kind}", "model.kind": kind, "model.clip_seconds": H.CLIP_SECONDS,
+        "model.arcface_s": 30.0, "data.root": str(data_root), "data.label_map": "distinct",
+        "train.mixup_alpha": alpha, "train.optimizer": "adam" if kind != "tastgram_mfn" else "adamw",
+        **{f"train.{k}": v for k, v in {**H.TINY_TRAIN, "epochs": 2, **train}.items()}})
+
+
+@pytest.mark.parametrize("kind", PEER_KINDS)
+def test_every_peer_trains_and_is_evaluated_under_all_protocols(kind, tiny_data, tmp_path):
+    out = train(peer_config(kind, tiny_data), tmp_path / kind, progress=False)
+    log = read_log(out)
+    assert log["epoch"].tolist() == [1, 2]
+    assert np.isfinite(log["train_loss"]).all() and np.isfinite(log["val_loss"]).all()
+    assert log["train_acc"].isna().all() == (kind in ("idnn", "dcase_ae"))  # no classes there
+    net = load_model(out / "checkpoints" / "last.pt")
+    assert net.config.kind == kind
+    summary = evaluate_run(out, batch_size=8, device="cpu", progress=False)
+    assert summary["protocol"].tolist() == ["paper", "validation", "last"]
+    for col in ("global_auc", "official_auc", "pooled_auc"):  # pooled: the authors' grouping too
+        assert summary[col].between(0, 100).all(), col
+    scores = pd.read_csv(out / "evaluation" / "last" / "clip_scores.csv")
+    assert np.isfinite(scores["score"]).all() and len(scores) == 12
+
+
+def test_a_peer_resumed_from_an_epoch_checkpoint_ends_bit_identical(tiny_data, tmp_path):
+    """TASTgram-MFN (mixup of waveform and log-Mel from the trainer's seeded draws)."""
+    config = peer_config("tastgram_mfn", tiny_data, epochs=2)
+    full = train(config, tmp_path / "full", progress=False)
+    part = tmp_path / "part"
+    (part / "checkpoints").mkdir(parents=True)
+    shutil.copy(full / "checkpoints" / "epoch_0001.pt", part / "checkpoints" / "last.pt")
+    train(config, part, progress=False)
+    a = read_checkpoint(full / "checkpoints" / "last.pt")["model"]
+    b = read_checkpoint(part / "checkpoints" / "last.pt")["model"]
+    assert H.state_dicts_equal(a, b) == []
+
+
+def test_step_output_of_the_proposed_model_is_the_old_mixup_path():
+    torch.manual_seed(0)
+    net = build_model(clip_seconds=0.5).eval()
+    wave, target = torch.randn(4, 8000), torch.tensor([0, 7, 7, 0])
+    rng, gen = np.random.default_rng(3), torch.Generator().manual_seed(3)
+    mixed, y_a, _, lam = mixup(wave, target, 0.2, rng=rng, generator=gen)
+    old = net.logits(mixed, y_a)
+    rng, gen = np.random.default_rng(3), torch.Generator().manual_seed(3)
+    lam2 = float(rng.beta(0.2, 0.2))
+    perm = torch.randperm(4, generator=gen)
+    assert lam2 == lam
+    assert torch.equal(step_output(net, wave, target, perm, lam2), old)
+
+
+def test_per_machine_type_routes_each_clip_to_its_types_model():
+    torch.manual_seed(0)
+    net = build_peer(ModelConfig(kind="idnn", clip_seconds=0.5)).eval()
+    wave = torch.randn(4, 8000)
+    classes = torch.tensor([type_of_class().index("fan"), type_of_class().index("pump")] * 2)
+    before = net.anomaly_score(wave, classes)
+    with torch.no_grad():
+        for p in net.models["fan"].parameters():
+            p.add_(0.5)
+    after = net.anomaly_score(wave, classes)
+    assert not torch.allclose(before[0::2], after[0::2])  # fan clips changed
+    assert torch.equal(before[1::2], after[1::2])          # pump clips did not
+    alone = net.models["pump"].anomaly_score(wave[1::2])
+    assert torch.allclose(after[1::2], alone)
+
+
+def test_a_type_absent_from_the_batch_gets_no_update():
+    torch.manual_seed(0)
+    net = build_peer(ModelConfig(kind="dcase_ae", clip_seconds=0.5))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    valve = {k: v.clone() for k, v in net.models["valve"].state_dict().items()}
+    classes = torch.tensor([type_of_class().index("fan")] * 3)
+    for _ in range(2):
+        opt.zero_grad(set_to_none=True)
+        net.training_loss(torch.randn(3, 8000), classes).backward()
+        opt.step()
+    assert H.state_dicts_equal(valve, net.models["valve"].state_dict()) == []
+
+
+def test_per_type_peers_refuse_the_paper_label_map(tiny_data, tmp_path):
+    config = peer_config("idnn", tiny_data).with_overrides({"data.label_map": "paper"})
+    with pytest.raises(ValueError, match="label_map = 'distinct'"):
+        train(config, tmp_path / "x", progress=False)
+    assert not (tmp_path / "x" / "config.json").exists()
+
+
+def test_parameter_counts_of_the_peers_at_10_s():
+    counts = {k: parameter_counts(build_model(ModelConfig(kind=k))) for k in PEER_KINDS}
+    assert counts["stgram_mfn"]["total"] == 1_350_335          # published setting (the default)
+    assert parameter_counts(build_model(ModelConfig(kind="stgram_mfn", mfn_setting="later")))["total"] == 1_161_279
+    assert counts["tastgram_mfn"]["total"] == 1_161_855
+    assert counts["idnn"]["total"] == 46_416 and counts["idnn"]["models"] == 6
+    assert counts["dcase_ae"]["total"] == 267_928
+    assert counts["dcase_ae"]["all_models"] == 6 * 267_928
+
+
+def test_model_config_rejects_unknown_kinds_and_settings():
+    with pytest.raises(ValueError, match="kind="):
+        ModelConfig(kind="wavenet")
+    with pytest.raises(ValueError, match="mfn_setting"):
+        ModelConfig(kind="stgram_mfn", mfn_setting="newest")
+    with pytest.raises(ValueError, match="optimizer"):
+        RunConfig().with_overrides({"train.optimizer": "sgd"})
+
+
+def test_ddp_trains_a_per_type_peer_on_two_cpu_processes(tiny_data, data_dir, tmp_path):
+    assert TORCHRUN.is_file(), f"{TORCHRUN} missing"
+    toml = tmp_path / "idnn.toml"
+    toml.write_text("\n".join([
+        'name = "ddp-idnn"', "[model]", 'kind = "idnn"', f"clip_seconds = {H.CLIP_SECONDS}",
+        "[data]", f'root = "{tiny_data}"', 'label_map = "distinct"', "[train]", "epochs = 1",
+        "batch_size = 8", 'optimizer = "adam"', "mixup_alpha = 0.0", "num_workers = 0",
+        'device = "cpu"']) + "\n")
+    out = tmp_path / "ddp"
+    cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "asdlib", "train",
+           "--config", str(toml), "--out", str(out), "--quiet"]
+    proc = subprocess.run(cmd, env=H.subprocess_env(data_dir), capture_output=True, text=True,
+                          timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    log = read_log(out)
+    assert log["clips"][0] == 22 and np.isfinite(log["val_loss"][0])
+    assert load_model(out / "checkpoints" / "last.pt").config.kind == "idnn"
+
+
+# --------------------------------------------------------------------------- seeds
+
+def test_seed_run_names_round_trip_and_shift_the_seed(monkeypatch):
+    assert reproduction.seed_run_name("idnn", 0) == "idnn"
+    assert reproduction.split_seed_name("idnn-seed2") == ("idnn", 2)
+    assert reproduction.split_seed_name("no_separable") == ("no_separable", 0)
+    assert reproduction.split_seed_name("x-seed0") == ("x-seed0", 0)
+    base = reproduction.run_config("smoke", "stgram_mfn")
+    third = reproduction.run_config("smoke", "stgram_mfn-seed2")
+    assert third.train.seed == base.train.seed + 2 and third.name == "stgram_mfn-seed2"
+    assert third.model == base.model and third.data == base.data
+    monkeypatch.delenv("ASD_SEEDS", raising=False)
+    assert reproduction.seed_count("smoke") == 2 and reproduction.seed_count("paper") == 1
+    monkeypatch.setenv("ASD_SEEDS", "3")
+    assert reproduction.seed_runs("paper", "idnn") == ["idnn", "idnn-seed1", "idnn-seed2"]
+    monkeypatch.setenv("ASD_SEEDS", "zero")
+    with pytest.raises(ValueError, match="ASD_SEEDS"):
+        reproduction.seed_count("paper")
+
+
+def test_seeded_runs_differ_and_a_rerun_of_one_seed_does_not(tiny_data, tmp_path):
+    a = train(peer_config("idnn", tiny_data, epochs=1), tmp_path / "a", progress=False)
+    b = train(peer_config("idnn", tiny_data, epochs=1, seed=1), tmp_path / "b", progress=False)
+    a2 = train(peer_config("idnn", tiny_data, epochs=1), tmp_path / "a2", progress=False)
+    sa, sb, sa2 = (read_checkpoint(p / "checkpoints" / "last.pt")["model"] for p in (a, b, a2))
+    assert H.state_dicts_equal(sa, sa2) == []
+    assert H.state_dicts_equal(sa, sb) != []
+
+
+# --------------------------------------------------------------------------- comparison tables
+
+def _long(values: dict[str, list[float]]) -> pd.DataFrame:
+    rows = []
+    for method, aucs in values.items():
+        for seed, auc in enumerate(aucs):
+            for metric, selection, mt in (("global", "paper", "global"), ("global", "validation", "global"),
+                                          ("pooled", "paper", "average"), ("official", "validation", "average"),
+                                          ("pooled", "paper", "fan"), ("official", "validation", "fan")):
+                shift = {"paper": 2.0, "validation": 0.0}[selection]
+                rows.append({"method": method, "run": f"{method}-{seed}", "seed": seed,
+                             "metric": metric, "selection": selection, "machine_type": mt,
+                             "auc": auc + shift, "pauc": auc - 10})
+    return pd.DataFrame(rows)
+
+
+def test_seed_summary_gives_mean_sample_std_and_the_runs():
+    s = seed_summary(_long({"A": [80.0, 84.0], "B": [70.0]}))
+    a = s[(s.method == "A") & (s.metric == "global") & (s.selection == "validation")].iloc[0]
+    assert a["auc_mean"] == 82.0 and a["auc_std"] == pytest.approx(np.sqrt(8.0))
+    assert a["auc_runs"] == "80.00 / 84.00" and a["seeds"] == 2
+    b = s[(s.method == "B") & (s.metric == "global") & (s.selection == "validation")].iloc[0]
+    assert np.isnan(b["auc_std"]) and b["seeds"] == 1
+    assert mean_pm_std(82.0, np.sqrt(8.0), 2) == "82.00 ± 2.83"
+    assert mean_pm_std(70.0, float("nan"), 1) == "70.00"
+
+
+def test_tables_keep_quoted_rows_labelled_and_add_measured_ones():
+    s = seed_summary(_long({"STgram-MFN": [80.0, 84.0]}))
+    t1 = table1_with_peers(s, "authors")
+    quoted = t1[t1.row == "quoted (paper)"]
+    assert len(quoted) == 8 and "STgram-MFN" in set(quoted.method)
+    assert quoted.set_index("method").at["STgram-MFN", "fan AUC"] == "94.04"
+    measured = t1[t1.row == "measured: authors"].iloc[0]
+    assert measured["fan AUC"] == "84.00 ± 2.83" and measured["mean AUC"] == "84.00 ± 2.83"
+    t2 = table2_with_peers(s)
+    m = t2[t2.row == "measured: honest"].iloc[0]
+    assert m["AUC"] == "82.00 ± 2.83" and m["official mean AUC"] == "82.00 ± 2.83"
+    assert (t2.row == "quoted (paper)").sum() == 8
+    effects = protocol_effects(s).set_index("method")
+    assert effects.at["STgram-MFN", "spread"] == pytest.approx(2.0)
+
+
+def test_training_plan_counts_seeds_for_the_compared_methods_only():
+    plan = reproduction.training_plan("paper", ["proposed", "h64", "idnn"], 3, lambda c: 0.01)
+    p = plan.set_index("run")
+    assert p["repeats"].to_dict() == {"proposed": 3, "h64": 1, "idnn": 3}
+    steps = -(-int(36283 * 0.95) // 64)
+    assert p.at["h64", "hours"] == pytest.approx(0.01 * steps * 300 / 3600)
+    assert p.at["idnn", "epochs"] == 100 and p.at["idnn", "batch_size"] == 2
+
+
+def test_peer_paper_configs_use_their_published_hyperparameters():
+    c = {k: load_config(CONFIGS_DIR / "paper" / f"{k}.toml") for k in PEER_KINDS}
+    st, ta, ae, idnn = c["stgram_mfn"], c["tastgram_mfn"], c["dcase_ae"], c["idnn"]
+    assert (st.train.optimizer, st.train.lr, st.train.batch_size, st.train.epochs) == ("adam", 1e-4, 128, 300)
+    assert (st.model.arcface_s, st.model.arcface_m, st.model.mfn_setting) == (30.0, 0.7, "published")
+    assert st.train.mixup_alpha == 0.0 and st.train.weight_decay == 0.0
+    assert (ta.train.optimizer, ta.train.lr, ta.train.batch_size, ta.train.epochs) == ("adamw", 1e-4, 64, 300)
+    assert ta.train.mixup_alpha == 0.5 and (ta.model.arcface_s, ta.model.arcface_m) == (30.0, 0.7)
+    for cfg in (ae, idnn):
+        assert (cfg.train.optimizer, cfg.train.lr, cfg.train.epochs, cfg.train.scheduler) == ("adam", 1e-3, 100, "constant")
+    assert all(x.data.label_map == "distinct" and x.data.val_fraction == 0.05 for x in c.values())
+    for k in PEER_KINDS:  # smoke: the proposed model's smoke budget
+        smoke, proposed = load_config(CONFIGS_DIR / "smoke" / f"{k}.toml"), load_config(CONFIGS_DIR / "smoke" / "proposed.toml")
+        assert (smoke.train.epochs, smoke.train.max_steps_per_epoch, smoke.train.batch_size, smoke.train.lr) == \
+            (proposed.train.epochs, proposed.train.max_steps_per_epoch, proposed.train.batch_size, proposed.train.lr)
+
+
+def test_peer_macs_and_latency_are_measured():
+    from asdlib.complexity import count_macs, cpu_latency
+
+    for kind in ("stgram_mfn", "idnn"):
+        net = build_model(ModelConfig(kind=kind, clip_seconds=1.0))
+        macs = count_macs(net)
+        assert macs["total"] > macs["logmel"] > 0
+        assert cpu_latency(net, repeats=1, warmup=0)["median_s"] > 0
