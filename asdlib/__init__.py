@@ -24,6 +24,8 @@ Modules, each named for what it holds (the notebook that explains each is given 
 - ``cpu``          threads from the usable cores (affinity, cgroup quota, ``ASD_THREADS``)
 - ``exercises``    solutions of the notebooks' exercises
 - ``peers``        the peer methods: STgram-MFN, TASTgram-MFN, IDNN, the DCASE 2020 autoencoder
+- ``methods``      the peers in the engine: building them from a config, their training step
+- ``comparison``   methods compared over seeds: Tables 1 and 2 with measured rows beside quoted ones
 """
 
 __version__ = "0.1.0"

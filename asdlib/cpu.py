@@ -7,8 +7,9 @@ spinning while it waits for work (OpenMP's default), then slow every process dow
 sharing alone would. ``usable_cores`` reads the affinity mask and the cgroup quota;
 ``default_threads`` adds the ``ASD_THREADS`` override (and respects an explicit
 ``OMP_NUM_THREADS``); ``configure_threads`` applies it to torch.
-``run_all.sh`` and ``run_tests.sh`` also set ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep
-instead of spinning), which OpenMP reads only when the process starts.
+``run_all.sh`` and ``run_tests.sh`` also set ``GOMP_SPINCOUNT=3000`` (waiting threads spin
+briefly, then sleep; unless ``OMP_WAIT_POLICY`` is set), which OpenMP reads only when the
+process starts.
 
 Explained in notebook 08_deployment.
 """

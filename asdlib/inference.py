@@ -277,6 +277,16 @@ class InferenceNet(nn.Module):
 
 
 def inference_form(net: nn.Module) -> InferenceNet:
-    """The inference form of a trained network (BatchNorm folded, exportable log-Mel, no ``fc_out``). Notebook 08."""
+    """The inference form of a trained network (BatchNorm folded, exportable log-Mel, no ``fc_out``). Notebook 08.
+
+    For the proposed model and its variants (an ``ASDNet``); the peers of notebook 07 are scored
+    in PyTorch only and are refused with a ``ValueError``.
+    """
+    from .model import ASDNet
+
+    if not isinstance(net, ASDNet):
+        kind = getattr(getattr(net, "config", None), "kind", type(net).__name__)
+        raise ValueError(f"only the proposed model and its variants have an inference form for "
+                         f"export; this network is a peer ({kind}), scored in PyTorch (notebook 07)")
     with torch.no_grad():
         return InferenceNet(net)

@@ -45,6 +45,16 @@ def one_thread():
         torch.set_num_threads(before)
 
 
+@pytest.fixture
+def one_thread_tmp_data(monkeypatch, data_dir):
+    """Fixture of the engine test modules: one thread, ``ASD_DATA_DIR`` at the session's tmp data
+    folder, no kill hook (use it with ``pytestmark = pytest.mark.usefixtures(...)``)."""
+    monkeypatch.setenv("ASD_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("ASDLIB_KILL_AFTER_STEPS", raising=False)
+    with one_thread():
+        yield
+
+
 @contextlib.contextmanager
 def data_dir_env(path: Path):
     """Point ``ASD_DATA_DIR`` at ``path`` for the block (caches then go to ``path/cache``)."""

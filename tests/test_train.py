@@ -22,12 +22,9 @@ import engine_helpers as H
 TORCHRUN = Path(H.PYTHON).with_name("torchrun")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread_tmp_data(monkeypatch, data_dir):
-    monkeypatch.setenv("ASD_DATA_DIR", str(data_dir))
-    monkeypatch.delenv("ASDLIB_KILL_AFTER_STEPS", raising=False)
-    with H.one_thread():
-        yield
+from engine_helpers import one_thread_tmp_data  # noqa: E402,F401  (a fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread_tmp_data")
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
