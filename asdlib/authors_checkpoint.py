@@ -232,8 +232,8 @@ def _is_damaged_zip(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             return zf.testzip() is not None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        return True
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError):
+        return True  # also flag bits saying "encrypted" / "unsupported compression": not PyTorch's
 
 
 def _torch_load(path: Path, map_location, allow_unsafe_pickle: bool = False):
