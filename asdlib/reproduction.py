@@ -436,6 +436,14 @@ def estimate_step_seconds(device: str = "auto", batch_size: int = 64, steps: int
     return sorted(times[1:])[len(times[1:]) // 2]
 
 
+def _macs_at_10s(model_config) -> int:
+    """MACs per 10-s clip of a run's network (``complexity.count_macs``)."""
+    from .complexity import count_macs
+    from .model import ModelConfig, build_model
+
+    return count_macs(build_model(ModelConfig.from_dict({**model_config.to_dict(), "clip_seconds": 10.0})))["total"]
+
+
 def training_plan(profile: str, runs, seeds: int, step_seconds) -> pd.DataFrame:
     """Per configured run: repeats (seeds for the proposed model and the peers), steps and estimated device hours. Notebook 07.
 
@@ -511,24 +519,29 @@ def preflight(profile: str, *, insist: bool = False, runs=None, check_network: b
     measured: dict[tuple, float] = {}
 
     def step_seconds(config: RunConfig) -> float:
-        # one measurement per network and batch; a CPU step of 64 ten-second clips takes ~1 min
-        # and ~12 GB RAM, so on a CPU 8 clips are timed and scaled to the batch
-        key = (json.dumps(config.model.to_dict(), sort_keys=True), config.train.batch_size,
-               config.train.optimizer, config.train.mixup_alpha)
-        if key not in measured:
-            measured[key] = (estimate_step_seconds("auto", config.train.batch_size, precision=precision,
-                                                   config=config) if cuda else
-                             estimate_step_seconds("cpu", 8, 1, precision=precision, config=config)
-                             * config.train.batch_size / 8)
-        return measured[key]
+        # GPU: one measurement per network and batch (a few steps each). CPU: a step of 64
+        # ten-second clips takes ~1 min and ~12 GB RAM, so only the proposed network is timed
+        # (8 clips, scaled to the batch) and the others are scaled by their MACs per clip.
+        if cuda:
+            key = (json.dumps(config.model.to_dict(), sort_keys=True), config.train.batch_size)
+            if key not in measured:
+                measured[key] = estimate_step_seconds("auto", config.train.batch_size,
+                                                      precision=precision, config=config)
+            return measured[key]
+        if "cpu" not in measured:
+            measured["cpu"] = estimate_step_seconds("cpu", 8, 1, precision=precision) / 8
+            measured["macs"] = _macs_at_10s(RunConfig().model)
+        return (measured["cpu"] * config.train.batch_size
+                * _macs_at_10s(config.model) / measured["macs"])
 
     table = training_plan(profile, runs, seeds, step_seconds)
     hours = float(table["hours"].sum())
     step = float(table.set_index("run")["step_seconds"].get("proposed", table["step_seconds"].iloc[0]))
     device = torch.cuda.get_device_name(0) if cuda else "CPU (no GPU)"
-    print(f"Device: {device}; {precision} training steps measured per network "
-          f"(proposed: {step:.3f} s per step of 64 clips); seeds per compared method: {seeds} "
-          f"(run_all.sh --seeds N)")
+    how = ("measured per network" if cuda else
+           "the proposed network's measured, the others scaled by their MACs per clip")
+    print(f"Device: {device}; {precision} training steps {how} (proposed: {step:.3f} s per step "
+          f"of 64 clips); seeds per compared method: {seeds} (run_all.sh --seeds N)")
     print(table.assign(hours=table["hours"].round(2), step_seconds=table["step_seconds"].round(4))
           .to_string(index=False))
     print(f"-> ~{hours:.1f} h of training for {int(table['repeats'].sum())} trainings "
