@@ -5,7 +5,8 @@
 - ``seed_summary``: mean, standard deviation and the individual runs over the seeds.
 - ``table1_with_peers`` / ``table2_with_peers``: the paper's Tables 1 and 2 with *measured* rows
   (mean +/- std over seeds) beside the *quoted* ones, which keep their label.
-- ``protocol_effects``: how one method's number moves with the metric and the checkpoint choice.
+- ``protocol_effects``: how one method's number moves with the metric and the checkpoint choice;
+  ``own_protocol_table``: each method read its own way, beside its quoted number.
 - ``complexity_table``: parameters, MACs and CPU latency of every method at 10 s.
 
 Explained in notebook 07_peers.
@@ -173,6 +174,37 @@ def protocol_effects(summary: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
+def own_protocol_table(summary: pd.DataFrame, methods: dict[str, str]) -> pd.DataFrame:
+    """Each method read the way its own code reads it (its metric, its checkpoint choice) beside its quoted Table 2 average. Notebook 07.
+
+    ``methods`` maps run names to the labels used in ``summary``. The proposed model's own way
+    is the authors': the global AUC at the best global test AUC; a peer's is in
+    ``methods.PEERS`` (official per-ID mean, at its own selection's nearest protocol).
+    """
+    from .methods import PEERS
+    from .paper_numbers import paper_table2
+
+    quoted = paper_table2().set_index("method")
+    rows = []
+    for name, label in methods.items():
+        info = PEERS.get(name)
+        metric, selection = ("official", info.own_protocol) if info else ("global", "paper")
+        mt = "average" if metric == "official" else "global"
+        m = summary[(summary["method"] == label) & (summary["metric"] == metric)
+                    & (summary["selection"] == selection) & (summary["machine_type"] == mt)]
+        q_name = info.quoted_as if info else "Proposed approach (paper)"
+        row = {"method": label,
+               "its own checkpoint choice": info.own_selection if info else
+               "best global test AUC (the authors' code)",
+               "read as": f"{metric} / {selection}",
+               "measured AUC": mean_pm_std(m["auc_mean"].iloc[0], m["auc_std"].iloc[0],
+                                           int(m["seeds"].iloc[0])) if len(m) else "",
+               "quoted AUC (paper, Table 2)": (f"{quoted.at[q_name, 'auc']:.2f}"
+                                               if q_name in quoted.index else "not in the paper")}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def seed_spread(long: pd.DataFrame, protocol: str = "honest") -> pd.DataFrame:
     """Per method and seed, the global and official-mean AUC at one protocol's checkpoint, with the range over seeds. Notebook 07."""
     metric, selection = PROTOCOLS[protocol]
@@ -210,4 +242,4 @@ def complexity_table(profile: str, methods: dict[str, str], *, latency: bool = T
 
 
 __all__ = ["PROTOCOLS", "PROTOCOL_TEXT", "complexity_table", "mean_pm_std", "measured_long",
-           "protocol_effects", "seed_spread", "seed_summary", "table1_with_peers", "table2_with_peers"]
+           "own_protocol_table", "protocol_effects", "seed_spread", "seed_summary", "table1_with_peers", "table2_with_peers"]

@@ -321,11 +321,11 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
     amp = config.train.precision == "bf16"  # bf16 autocast, opt-in; the authors trained in fp32
     seed_everything(config.train.seed)
 
+    check_label_map(config.model, config.data.label_map)  # before anything is written
     ckpt_dir = out_dir / "checkpoints"
     if main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
 
-    check_label_map(config.model, config.data.label_map)
     if data is None:
         data = prepare_data(config, progress=progress and main, store_root=store_root)
     net = build_model(config.model).to(device)

@@ -15,8 +15,8 @@ import torch
 
 import engine_helpers as H
 from asdlib import reproduction
-from asdlib.comparison import (mean_pm_std, protocol_effects, seed_summary, table1_with_peers,
-                               table2_with_peers)
+from asdlib.comparison import (mean_pm_std, own_protocol_table, protocol_effects, seed_summary,
+                               table1_with_peers, table2_with_peers)
 from asdlib.config import RunConfig, load_config
 from asdlib.evaluate import evaluate_run
 from asdlib.loss import mixup
@@ -232,6 +232,9 @@ def test_tables_keep_quoted_rows_labelled_and_add_measured_ones():
     assert (t2.row == "quoted (paper)").sum() == 8
     effects = protocol_effects(s).set_index("method")
     assert effects.at["STgram-MFN", "spread"] == pytest.approx(2.0)
+    own = own_protocol_table(s, {"tastgram_mfn": "STgram-MFN"}).iloc[0]  # Noisy-ArcMix's way
+    assert own["read as"] == "official / validation" and own["measured AUC"] == "82.00 ± 2.83"
+    assert own["quoted AUC (paper, Table 2)"] == "94.65"
 
 
 def test_training_plan_counts_seeds_for_the_compared_methods_only():

@@ -24,7 +24,7 @@
 # 02_features (the features the network reads).
 #
 # **Run time**: smoke profile about 40 s on 2 idle CPU cores, almost all of it training (15 short
-# epochs of 8 steps at batch 8, i.e. 64 of the 456 synthetic 1-s clips per epoch, about 1.2 s per
+# epochs of 6 steps at batch 8, i.e. 48 of the 456 synthetic 1-s clips per epoch, about 1 s per
 # epoch when the cores are free, longer when other jobs share them). Rerunning after the run
 # finished takes seconds. Paper profile: one
 # 300-epoch run on 34,469 clips of 10 s, some hours on one GPU (the preflight of `run_all.sh`
@@ -110,8 +110,8 @@ settings[settings["smoke"] != settings["paper"]]
 
 # %% [markdown]
 # Only these settings differ: the smoke run uses 1-s clips of synthetic sounds, 15 short epochs
-# of 8 steps each (`max_steps_per_epoch`: each epoch trains on the first 64 clips of a fresh
-# random order; 120 steps in all), checkpoints at epochs 6, 12 and 15 (so that notebook 04's
+# of 6 steps each (`max_steps_per_epoch`: each epoch trains on the first 48 clips of a fresh
+# random order; 90 steps in all), checkpoints at epochs 6, 12 and 15 (so that notebook 04's
 # three selection rules have something to choose from, after the classifier has learned the
 # machines), a batch of 8 and a 10x larger learning rate (it has very few steps), and decodes
 # data in the main process. Everything else (the architecture, ArcFace's s = 40 and m = 0.7, mixup's α = 0.2,
@@ -518,7 +518,7 @@ saved = save_fig(fig, "training_curves", out)
 # stays well above zero even for a good model, and the training accuracy is that of y_a on
 # blended inputs, which is the minor part of the blend in about half of the batches (section 7):
 # it stays far below the validation accuracy and jumps with each epoch's λs, especially with the
-# smoke profile's 8 steps per epoch.
+# smoke profile's 6 steps per epoch.
 # The validation loss and accuracy are measured on unmixed held-out clips, with BatchNorm in
 # evaluation mode (its running averages instead of batch statistics). In the first epochs they
 # can stay poor, or even get worse, while the training loss already falls: the running averages
