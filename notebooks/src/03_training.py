@@ -536,8 +536,8 @@ print(f"validation loss {first.val_loss:.2f} -> {last.val_loss:.2f}, validation 
 # In the smoke profile the short run is a test that the whole pipeline works, and its numbers are
 # **not** comparable to anything in the paper. A few smoke epochs always lower the training loss;
 # on this synthetic data the validation accuracy stays near one-class guessing for the first
-# five or six short epochs (40-50 steps) and then jumps to 100 % within two or three epochs (in
-# the run we measured, at epochs 6-8 of 15); the test AUC of notebook 04 follows the same jump. In the paper
+# eight short epochs (about 50 steps) and then jumps to 100 % within three epochs (in the run we
+# measured, at epochs 9-11 of 15); the test AUC of notebook 04 follows the same jump. In the paper
 # profile the same curves cover 300 epochs; the learning-rate line shows the cosine schedule.
 #
 # **Where did the time go?** For each epoch the log records how many seconds the training loop

@@ -22,8 +22,8 @@
 # checkpoint selections). Notebook 03 trains the run `proposed`; this notebook trains whatever is
 # missing.
 #
-# **Run time**: smoke profile about 4 minutes on 2 CPU cores for the nine runs besides
-# `proposed` (measured: 16-27 s each for 15 short epochs and the evaluation of their three
+# **Run time**: smoke profile about 3.5 minutes on 2 CPU cores for the nine runs besides
+# `proposed` (measured: 15-26 s each for 15 short epochs and the evaluation of their three
 # checkpoints; longer when other work shares the cores); a second run reuses them and takes
 # seconds. Paper profile: nine more 300-epoch runs, some hours each on one GPU.
 #
