@@ -137,8 +137,8 @@ def table2_with_peers(summary: pd.DataFrame, complexity: pd.DataFrame | None = N
                      "official mean AUC": "", "official mean pAUC": ""})
     params = {} if complexity is None else complexity.set_index("method")["parameters"].to_dict()
     for protocol in protocols:
-        metric, selection = PROTOCOLS[protocol]
-        g = summary[(summary["selection"] == selection)]
+        selection = PROTOCOLS[protocol][1]
+        g = summary[summary["selection"] == selection]
         for method, m in g.groupby("method", sort=False):
             glob = m[(m["metric"] == "global")].set_index("machine_type")
             off = m[(m["metric"] == "official") & (m["machine_type"] == "average")]
@@ -208,8 +208,8 @@ def own_protocol_table(summary: pd.DataFrame, methods: dict[str, str]) -> pd.Dat
 def seed_spread(long: pd.DataFrame, protocol: str = "honest") -> pd.DataFrame:
     """Per method and seed, the global and official-mean AUC at one protocol's checkpoint, with the range over seeds. Notebook 07."""
     metric, selection = PROTOCOLS[protocol]
-    sel = long[(long["selection"] == selection)
-               & (((long["metric"] == "global")) | ((long["metric"] == metric) & (long["machine_type"] == "average")))]
+    average = (long["metric"] == metric) & (long["machine_type"] == "average")
+    sel = long[(long["selection"] == selection) & ((long["metric"] == "global") | average)]
     sel = sel.assign(number=np.where(sel["metric"] == "global", "global AUC", f"{metric} mean AUC"))
     return sel.pivot_table(index=["method", "seed"], columns="number", values="auc", sort=False).reset_index()
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .dcase import ALL_MACHINES, MACHINE_TYPES, NUM_CLASSES
-from .model import ASDNet, ModelConfig
+from .model import ModelConfig
 
 #: Peers that are one model per machine type (scored by reconstruction error, no classes).
 PER_TYPE_KINDS = ("idnn", "dcase_ae")
@@ -36,7 +36,6 @@ PER_TYPE_KINDS = ("idnn", "dcase_ae")
 class PeerInfo:
     """What one peer is and what its own code does (for tables and notebook 07)."""
 
-    kind: str
     label: str          # our row label
     quoted_as: str      # its method name in the paper's Tables 1 and 2 (asdlib.paper_numbers)
     own_selection: str  # which checkpoint its own code keeps
@@ -47,18 +46,18 @@ class PeerInfo:
 
 PEERS: dict[str, PeerInfo] = {
     "stgram_mfn": PeerInfo(
-        "stgram_mfn", "STgram-MFN", "STgram-MFN",
+        "STgram-MFN", "STgram-MFN",
         "best official (per-ID mean) AUC + pAUC on the test set, checked every epoch",
         "paper", "official per-ID mean", "liuyoude/STgram-MFN trainer.py (Liu et al., ICASSP 2022)"),
     "tastgram_mfn": PeerInfo(
-        "tastgram_mfn", "TASTgram-MFN (Noisy-ArcMix)", "Noisy-ArcMix",
+        "TASTgram-MFN (Noisy-ArcMix)", "Noisy-ArcMix",
         "lowest validation loss on a 5 % hold-out", "validation", "official per-ID mean",
         "soonhyeon/Noisy-ArcMix (Choi & Choi, ICASSP 2024)"),
     "idnn": PeerInfo(
-        "idnn", "IDNN", "IDNN", "not published (no public code); last epoch assumed", "last",
+        "IDNN", "IDNN", "not published (no public code); last epoch assumed", "last",
         "official per-ID mean", "Suefusa et al., ICASSP 2020"),
     "dcase_ae": PeerInfo(
-        "dcase_ae", "DCASE 2020 baseline AE", "",
+        "DCASE 2020 baseline AE", "",
         "last epoch (100 epochs, no selection)", "last", "official per-ID mean",
         "y-kawagu/dcase2020_task2_baseline (Koizumi et al., DCASE 2020)"),
 }
@@ -168,7 +167,7 @@ def step_output(net: nn.Module, wave: Tensor, target: Tensor, perm: Tensor, lam:
         return net.training_loss(wave, target)
     from .peers import TASTgramMFN
 
-    if lam == 1.0 and not isinstance(net, ASDNet):
+    if lam == 1.0:  # no mixing (alpha 0): the blend would be the batch itself
         return net.logits(wave, target)
     mixed = lam * wave + (1.0 - lam) * wave[perm]
     if isinstance(net, TASTgramMFN):

@@ -29,6 +29,7 @@ import pandas as pd
 from .config import RunConfig, load_config, profile_configs
 from .cpu import configure_threads
 from .dcase import MACHINE_TYPES
+from .methods import PEERS
 from .paths import SAMPLE_DIR, results_dir
 
 configure_threads()  # threads for the cores this process may use (notebook 08)
@@ -42,8 +43,7 @@ TABLE4_RUNS = {"no_separable_no_attention": "w/o separable convs., w/o f_ATT",
                "no_attention": "w/o f_ATT",
                "proposed": "Proposed approach"}
 #: The peers of notebook 07, measured in the same engine (``asdlib.methods.PEERS``).
-PEER_RUNS = {"stgram_mfn": "STgram-MFN", "tastgram_mfn": "TASTgram-MFN (Noisy-ArcMix)",
-             "idnn": "IDNN", "dcase_ae": "DCASE 2020 baseline AE"}
+PEER_RUNS = {name: info.label for name, info in PEERS.items()}
 #: Honest variants (not in the paper) trained beside the paper's runs.
 HONEST_RUNS = {"fixed_attention": "attention without the ReLU before the sigmoid",
                "distinct_labels": "41 distinct machine-ID classes (no pump 06 / slider 00 collision)"}
