@@ -222,13 +222,13 @@ def complexity_table(profile: str, methods: dict[str, str], *, latency: bool = T
     measured here, now: compare the ratios within this table, not with other machines.
     """
     from .complexity import count_macs, cpu_latency, human_count
-    from .model import ModelConfig, build_model, parameter_counts
-    from .reproduction import run_config
+    from .model import parameter_counts
+    from .reproduction import paper_length_network, run_config
 
     rows = []
     for name, label in methods.items():
         cfg = run_config(profile, name).model
-        net = build_model(ModelConfig.from_dict({**cfg.to_dict(), "clip_seconds": 10.0})).eval()
+        net = paper_length_network(cfg).eval()
         counts = parameter_counts(net)
         macs = count_macs(net)["total"]
         row = {"method": label, "run": name, "parameters": counts["total"],

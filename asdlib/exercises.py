@@ -26,11 +26,11 @@ from .dcase import ALL_MACHINES, PAPER_OFFSETS, SAMPLE_RATE, expected_file_count
 from .features import LogMel, Wavegram, mel_bin_centres_hz, num_frames
 from .loss import ArcFace, anomaly_score, mixup
 from .metrics import MAX_FPR, auc_pauc, bootstrap_auc, global_metrics, official_metrics
-from .model import ModelConfig, build_model, parameter_counts
+from .model import build_model, parameter_counts
 from .paper_numbers import fig4_bands, paper_table3
 from .paths import SAMPLE_DIR
-from .reproduction import (FIGURE_CLIP, HONEST_RUNS, TABLE3_RUNS, TABLE4_RUNS, params_at_paper_length,
-                           run_config)
+from .reproduction import (FIGURE_CLIP, HONEST_RUNS, TABLE3_RUNS, TABLE4_RUNS, paper_length_network,
+                           params_at_paper_length, run_config)
 
 #: Samples of the paper's input: the first 10 s at 16 kHz.
 PAPER_SAMPLES = int(10 * SAMPLE_RATE)
@@ -303,8 +303,7 @@ def ex05_macs_vs_params(names=("proposed", "no_attention", "no_separable")) -> p
     """Notebook 05, exercise 2: parameters and multiply-accumulates per 10-s clip of variants, relative to the proposed network."""
     rows = []
     for name in names:
-        cfg = ModelConfig.from_dict({**run_config("paper", name).model.to_dict(), "clip_seconds": 10.0})
-        model = build_model(cfg)
+        model = paper_length_network(run_config("paper", name).model)
         macs = count_macs(model)
         rows.append({"run": name, "parameters": parameter_counts(model)["total"],
                      "attention MACs": macs["attention"], "wavegram MACs": macs["wavegram"],

@@ -289,10 +289,16 @@ def params_at_paper_length(config: RunConfig) -> dict[str, int]:
     The global depthwise kernel of MobileFaceNet follows the input length, so a smoke model
     (1-s clips) has fewer parameters; tables always count the 10-s network.
     """
-    from .model import ModelConfig, build_model, parameter_counts
+    from .model import parameter_counts
 
-    model_cfg = ModelConfig.from_dict({**config.model.to_dict(), "clip_seconds": 10.0})
-    return parameter_counts(build_model(model_cfg))
+    return parameter_counts(paper_length_network(config.model))
+
+
+def paper_length_network(model_config):
+    """The network of a model configuration built for 10-s clips, as the paper's tables count it (any clip length configured). Notebook 05."""
+    from .model import ModelConfig, build_model
+
+    return build_model(ModelConfig.from_dict({**model_config.to_dict(), "clip_seconds": 10.0}))
 
 
 def runs_summary(profile: str, names) -> pd.DataFrame:
@@ -409,12 +415,11 @@ def estimate_step_seconds(device: str = "auto", batch_size: int = 64, steps: int
 
     from .loss import draw_mix
     from .methods import step_output
-    from .model import ModelConfig, build_model
     from .train import build_optimizer, resolve_device
 
     config = config or RunConfig()
     dev = resolve_device(device)
-    net = build_model(ModelConfig.from_dict({**config.model.to_dict(), "clip_seconds": 10.0})).to(dev)
+    net = paper_length_network(config.model).to(dev)
     opt, _ = build_optimizer(net, config.train)
     x = torch.randn(batch_size, net.config.num_samples, device=dev)
     y = torch.randint(0, 41, (batch_size,), device=dev)
@@ -439,9 +444,8 @@ def estimate_step_seconds(device: str = "auto", batch_size: int = 64, steps: int
 def _macs_at_10s(model_config) -> int:
     """MACs per 10-s clip of a run's network (``complexity.count_macs``)."""
     from .complexity import count_macs
-    from .model import ModelConfig, build_model
 
-    return count_macs(build_model(ModelConfig.from_dict({**model_config.to_dict(), "clip_seconds": 10.0})))["total"]
+    return count_macs(paper_length_network(model_config))["total"]
 
 
 def training_plan(profile: str, runs, seeds: int, step_seconds) -> pd.DataFrame:

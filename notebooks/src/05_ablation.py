@@ -56,13 +56,13 @@ import pandas as pd
 from asdlib.complexity import (count_macs, human_count)
 from asdlib.dcase import (class_index)
 from asdlib.metrics import (bootstrap_auc)
-from asdlib.model import (ModelConfig, build_model)
 from asdlib.outputs import (profile_banner, save_fig, save_table)
 from asdlib.paper_numbers import (paper_table3, paper_table4)
 from asdlib.paths import (results_dir)
 from asdlib.plots import (plot_ablation_bars)
 from asdlib.reproduction import (HONEST_RUNS, TABLE3_RUNS, TABLE4_RUNS, ensure_runs,
-                                 params_at_paper_length, run_config, run_dir, runs_summary)
+                                 paper_length_network, params_at_paper_length, run_config, run_dir,
+                                 runs_summary)
 from asdlib.synthetic import (generate_synthetic_dataset)
 
 out = results_dir(profile)
@@ -120,7 +120,7 @@ paper_params = dict(zip(TABLE4_RUNS, paper_table4()["parameters"]))
 rows = []
 for name, c in configs.items():
     counts = params_at_paper_length(c)
-    net10 = build_model(ModelConfig.from_dict({**c.model.to_dict(), "clip_seconds": 10.0}))
+    net10 = paper_length_network(c.model)
     rows.append({"run": name, **counts, "printed like the paper": human_count(counts["total"]),
                  "paper (quoted)": paper_params.get(name, ""),
                  "GMACs per 10-s clip": count_macs(net10)["total"] / 1e9})

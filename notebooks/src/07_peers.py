@@ -74,7 +74,8 @@ from asdlib.outputs import (profile_banner, save_fig, save_table)
 from asdlib.paths import (results_dir)
 from asdlib.peers.stgram_weights import (stgram_key_table)
 from asdlib.plots import (plot_cost_vs_auc, plot_seed_spread)
-from asdlib.reproduction import (PEER_RUNS, ensure_runs, run_config, seed_count, seed_runs)
+from asdlib.reproduction import (PEER_RUNS, ensure_runs, paper_length_network, run_config,
+                                 seed_count, seed_runs)
 
 out = results_dir(profile)
 seeds = int(seeds) if seeds else seed_count(profile)
@@ -111,7 +112,7 @@ print(f"seeds per method: {seeds}")
 rows = []
 for name, label in METHODS.items():
     cfg = run_config(profile, name)
-    net = build_model(ModelConfig.from_dict({**cfg.model.to_dict(), "clip_seconds": 10.0}))
+    net = paper_length_network(cfg.model)
     counts = parameter_counts(net)
     info = PEERS.get(name)
     rows.append({"method": label, "run": name, "kind": cfg.model.kind,
