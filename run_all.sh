@@ -70,7 +70,7 @@ to_html() {  # an executed notebook as a static HTML page, for reading without r
 
 PRE=(preflight --profile "$PROFILE"); [ "$INSIST" = 1 ] && PRE+=(--insist)
 [ "$CHECK_CONTENT" = 1 ] && PRE+=(--check-content)
-"$PY" -m asdlib.reproduction "${PRE[@]}"
+"$PY" -m asdlib "${PRE[@]}"
 [ "$INSIST" = 1 ] && PARAMS+=(-p insist True)
 
 NOTEBOOKS=(notebooks/[0-9][0-9]_*.ipynb)
@@ -92,5 +92,5 @@ for nb in "${NOTEBOOKS[@]}"; do
   echo "=== [$PROFILE] $base done in $(( $(date +%s) - t0 )) s"
 done
 
-"$PY" -m asdlib.reproduction report --profile "$PROFILE" --started-at "$STARTED"
+"$PY" -m asdlib report --profile "$PROFILE" --started-at "$STARTED"
 echo "All done in $(( $(date +%s) - STARTED )) s. Results: $OUT/ (report: $OUT/REPORT.md)"

@@ -1,5 +1,5 @@
 """``python -m asdlib``: the command-line entry point (see ``asdlib.cli``)."""
 
-from .cli import main
+from asdlib.cli import main
 
 raise SystemExit(main())

@@ -11,6 +11,8 @@ Commands (each has ``--help``):
   thresholds fitted on the normal training clips (notebook 08)
 - ``monitor``     score clips as they arrive (watched folder, long WAV, stdin): one JSON decision per
   line (notebook 08)
+- ``preflight``   print a profile's plan and stop early when this machine cannot run it
+- ``report``      write ``results/<profile>/REPORT.md`` from the tables the notebooks saved
 - ``synth``       generate the synthetic smoke dataset
 - ``download``    download and verify the DCASE 2020 Task 2 archives the paper needs
   (``--evaluation``: also the unlabelled evaluation set and its ground truth)
@@ -25,13 +27,33 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
-from .paths import results_dir
+from asdlib.data.audio import AudioError
+from asdlib.data.dataset import DatasetLayoutError
+from asdlib.data.dcase import MACHINE_TYPES, class_index, evaluation_archives, paper_archives
+from asdlib.data.download import (DownloadError, download_dcase, download_ground_truth,
+                                  evaluation_coverage, verify_counts)
+from asdlib.data.local_data import existing_tree
+from asdlib.data.store import StoreBuildError
+from asdlib.data.synthetic import generate_synthetic_dataset
+from asdlib.deploy.export import TorchScorer, export_onnx, load_scorer
+from asdlib.deploy.monitor import (FolderWatcher, Monitor, machine_of, stream_windows, to_json_line,
+                                   wav_windows)
+from asdlib.deploy.thresholds import fit_thresholds, threshold_info, thresholds_at, training_scores
+from asdlib.engine.config import load_config
+from asdlib.engine.cpu import configure_threads
+from asdlib.engine.evaluate import evaluate_run, score_checkpoint
+from asdlib.engine.train import train
+from asdlib.paths import dcase_dir, results_dir, synthetic_dir
+from asdlib.study.preflight import preflight
+from asdlib.study.report import build_report
 
 
 def _parse_set(items: list[str]) -> dict:
@@ -53,9 +75,6 @@ def _default_run_dir(config_path: Path, name: str) -> Path:
 
 
 def _cmd_train(args) -> int:
-    from .config import load_config
-    from .train import train
-
     overrides = _parse_set(args.set)  # errors: main() prints one line naming file and setting
     if args.precision:
         overrides["train.precision"] = args.precision
@@ -105,21 +124,15 @@ def _cmd_train_many(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_run
-
     summary = evaluate_run(args.run, args.data_root, out_dir=args.out, batch_size=args.batch_size)
     print(summary.to_string(index=False))
     return 0
 
 
 def _cmd_score(args) -> int:
-    from .audio import AudioError
-    from .dataset import DatasetLayoutError
-    from .evaluate import score_checkpoint
-    from .store import StoreBuildError
-
+    model = load_scorer(args.checkpoint) if Path(args.checkpoint).suffix == ".onnx" else args.checkpoint
     try:
-        tables = score_checkpoint(args.checkpoint, args.data_root, args.out,
+        tables = score_checkpoint(model, args.data_root, args.out,
                                   label_map=args.label_map, batch_size=args.batch_size,
                                   use_store=not args.no_store, ground_truth=args.ground_truth,
                                   on_bad_file=args.on_bad_file,
@@ -144,13 +157,8 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from .export import export_onnx
-
     thresholds = info = None
     if args.thresholds_from:
-        from .export import TorchScorer
-        from .thresholds import fit_thresholds, threshold_info, training_scores
-
         scorer = TorchScorer(args.checkpoint, allow_unsafe_pickle=args.allow_unsafe_pickle)
         table = training_scores(scorer, args.thresholds_from)
         thresholds = fit_thresholds(table, percentile=args.percentile, method=args.threshold_method)
@@ -165,9 +173,6 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_synth(args) -> int:
-    from .paths import synthetic_dir
-    from .synthetic import generate_synthetic_dataset
-
     out = Path(args.out) if args.out else synthetic_dir()
     table = generate_synthetic_dataset(out, clip_seconds=args.clip_seconds, seed=args.seed,
                                        overwrite=args.overwrite)
@@ -176,11 +181,6 @@ def _cmd_synth(args) -> int:
 
 
 def _cmd_download(args) -> int:
-    from .dcase import paper_archives
-    from .download import download_dcase, verify_counts
-    from .local_data import existing_tree
-    from .paths import dcase_dir
-
     if getattr(args, "data_root", None):
         # a tree the user already has: check it, never download into it; a tree that differs
         # raises DataTreeError (bad input: one line naming the groups, exit 2)
@@ -207,9 +207,6 @@ def _cmd_download(args) -> int:
 
 def _download_evaluation(root: Path, base_url: str | None) -> None:
     """Evaluation archives (into ``<root>/evaluation``) and their ground truth, with a check."""
-    from .dcase import evaluation_archives
-    from .download import download_dcase, download_ground_truth, evaluation_coverage
-
     status = download_dcase(evaluation_archives(), root, base_url=base_url)
     print(status.to_string(index=False))
     truth = download_ground_truth(root / "evaluation", base_url=base_url)
@@ -221,10 +218,6 @@ def _download_evaluation(root: Path, base_url: str | None) -> None:
 
 def _cmd_monitor(args) -> int:
     """Score clips as they arrive (a watched folder, a long WAV, stdin): one JSON decision per line."""
-    from .dcase import MACHINE_TYPES, class_index
-    from .export import load_scorer
-    from .monitor import FolderWatcher, Monitor, machine_of, stream_windows, to_json_line, wav_windows
-
     prog = "python -m asdlib monitor"
     if args.machine_type is not None and args.machine_type not in MACHINE_TYPES:
         raise ValueError(f"--machine-type {args.machine_type!r}: expected one of {', '.join(MACHINE_TYPES)}")
@@ -274,10 +267,6 @@ def _cmd_monitor(args) -> int:
 
 def _monitor_thresholds(args, scorer, prog: str) -> dict[str, float] | None:
     """The monitor's thresholds: fitted on --train-root, moved to --threshold-percentile, or the model's."""
-    import json
-
-    from .thresholds import fit_thresholds, thresholds_at, training_scores
-
     if args.train_root:
         table = training_scores(scorer, args.train_root, machine_types=args.machine_type,
                                 max_clips_per_id=args.train_clips_per_id)
@@ -294,6 +283,20 @@ def _monitor_thresholds(args, scorer, prog: str) -> dict[str, float] | None:
               "'unknown'; export it with --thresholds-from DATA_ROOT or pass --train-root DATA_ROOT",
               file=sys.stderr)
     return scorer.thresholds
+
+
+def _cmd_preflight(args) -> int:
+    """The plan of a profile (runs, downloads, disk, device, hours); exit 2 when it cannot run here."""
+    plan = preflight(args.profile, insist=args.insist, check_content=args.check_content)
+    results_dir(args.profile).mkdir(parents=True, exist_ok=True)
+    (results_dir(args.profile) / "preflight.json").write_text(json.dumps(plan, indent=1))
+    return 0
+
+
+def _cmd_report(args) -> int:
+    """Write results/<profile>/REPORT.md from the tables the notebooks saved."""
+    print(f"report: {build_report(args.profile, args.started_at)}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -409,6 +412,19 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--polls", type=int, metavar="N", help="with --watch: stop after N polls (default: until Ctrl-C)")
     w.add_argument("--threads", type=int, help="scoring threads (default: $ASD_THREADS or the usable cores)")
     w.set_defaults(func=_cmd_monitor)
+    f = sub.add_parser("preflight", help="print a profile's plan (runs, downloads, disk, device, "
+                       "hours); stop on missing disk, network or GPU (run_all.sh runs it first)")
+    f.add_argument("--profile", required=True, choices=("smoke", "paper"))
+    f.add_argument("--insist", action="store_true", help="run the paper profile without a GPU")
+    f.add_argument("--check-content", action="store_true",
+                   help="with an existing DCASE tree, also read every WAV header (rate, channels, length)")
+    f.set_defaults(func=_cmd_preflight)
+
+    r = sub.add_parser("report", help="write results/<profile>/REPORT.md from the saved tables "
+                       "(run_all.sh runs it last)")
+    r.add_argument("--profile", required=True, choices=("smoke", "paper"))
+    r.add_argument("--started-at", type=float, help="UNIX time the run started")
+    r.set_defaults(func=_cmd_report)
     for sp in sub.choices.values():
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the full traceback of an error")
@@ -428,20 +444,14 @@ def _one_line(e: BaseException) -> str:
 
 
 def _bad_input_errors() -> tuple[type[BaseException], ...]:
-    from .store import StoreBuildError
-
     return (ValueError, OSError, StoreBuildError)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line: one line per error (exit 2 for bad input, 1 otherwise; ``--debug`` shows the traceback). Notebook 03."""
-    import warnings
-
     args = build_parser().parse_args(argv)
-    if args.command in ("train", "evaluate", "score", "export"):  # the monitor: its --threads
-        from .cpu import configure_threads
-
-        configure_threads()
+    if args.command in ("train", "evaluate", "score", "export", "preflight", "report"):
+        configure_threads()  # the monitor sets its own (--threads)
     prog = f"python -m asdlib {args.command}"
     show = warnings.showwarning
     warnings.showwarning = lambda message, *a, **k: print(f"{prog}: warning: {_one_line(message)}",
@@ -454,8 +464,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - every error becomes one line
         if args.debug:
             raise
-        from .download import DownloadError
-
         if isinstance(e, DownloadError):
             print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
             return 1

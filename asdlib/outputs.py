@@ -18,6 +18,8 @@ from typing import Iterator
 
 import pandas as pd
 
+from asdlib.paths import is_rehearsal
+
 FIGURE_DPI = 150
 
 #: One line per known profile, used in captions and at the top of reports.
@@ -27,15 +29,9 @@ PROFILE_DESCRIPTIONS = {
 }
 
 
-#: Set (to anything but "" or "0") by benchmarks/rehearsal.py: every banner and REPORT.md say so.
-REHEARSAL_ENV = "ASD_REHEARSAL"
+#: Shown when ``asdlib.paths.is_rehearsal()`` (``$ASD_REHEARSAL``, set by benchmarks/rehearsal.py).
 REHEARSAL_LABEL = ("REHEARSAL: synthetic data at DCASE scale, training capped - numbers are "
                    "meaningless")
-
-
-def is_rehearsal() -> bool:
-    """Whether this process runs a dress rehearsal (``$ASD_REHEARSAL`` set by benchmarks/rehearsal.py). Notebook 01."""
-    return os.environ.get(REHEARSAL_ENV, "").strip() not in ("", "0")
 
 
 def profile_banner(profile: str) -> str:
@@ -161,3 +157,16 @@ def save_table(df: pd.DataFrame, name: str, out_dir: str | os.PathLike, *, capti
     tex_path = atomic_write_text(folder / f"{name}.tex", tex)
     return [csv_path, md_path, tex_path]
 
+
+def format_duration(seconds: float | None) -> str:
+    """Seconds as '1 h 02 min', '3 min 05 s' or '12.3 s'. Notebook 04."""
+    if seconds is None or pd.isna(seconds):
+        return "not recorded"
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.1f} s"
+    m, s = divmod(int(round(s)), 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"

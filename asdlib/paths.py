@@ -1,7 +1,9 @@
-"""Where everything lives: the one place that knows the project's folders.
+"""Where everything lives and every setting from the environment: the one place that reads them.
 
 Every notebook and script asks this module for paths, so nothing depends on the working
 directory. ``ASD_DATA_DIR`` and ``ASD_RESULTS_DIR`` override the defaults (e.g. a big disk).
+Every other ``ASD_*`` variable is read here too, by one function each, and the value is passed
+down (``SETTINGS_ENV`` lists them); no other module of asdlib reads the environment for them.
 
 What "the data root" (the extracted DCASE 2020 Task 2 tree) means is decided here and nowhere
 else, by ``dcase_dir()``, in this order:
@@ -17,6 +19,7 @@ Explained in notebook 01_data.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -45,7 +48,7 @@ def results_dir(profile: str) -> Path:
     return base / profile
 
 
-#: Machine-type folders that mark a DCASE 2020 Task 2 tree (kept here to avoid importing asdlib.dcase).
+#: Machine-type folders that mark a DCASE 2020 Task 2 tree (kept here to avoid importing asdlib.data.dcase).
 _DCASE_TYPES = ("fan", "pump", "slider", "ToyCar", "ToyConveyor", "valve")
 
 
@@ -84,3 +87,91 @@ def synthetic_dir() -> Path:
 def cache_dir() -> Path:
     """Where decoded clip stores are kept (``<data>/cache``). Notebook 03."""
     return data_dir() / "cache"
+
+
+# --------------------------------------------------------------------------- settings (environment)
+
+#: The environment variables asdlib reads (all of them, here only), and what each one sets.
+SETTINGS_ENV = {
+    "ASD_DATA_DIR": "downloads, extracted datasets and caches (data_dir)",
+    "ASD_RESULTS_DIR": "the parent of results/<profile>/ (results_dir)",
+    "ASD_DCASE_DIR": "a DCASE 2020 Task 2 tree you already have (dcase_dir; run_all.sh --data-root)",
+    "ASD_EXPECTED_COUNTS": "another expected-file-count table (expected_counts_path)",
+    "ASD_THREADS": "CPU threads (threads_override)",
+    "ASD_RUN_OVERRIDES": "JSON settings applied to every run (run_overrides; run_all.sh --overrides)",
+    "ASD_PRECISION": "training precision of every run (precision_override; run_all.sh --precision)",
+    "ASD_SEEDS": "seeds per compared method (seeds_override; run_all.sh --seeds)",
+    "ASD_REHEARSAL": "marks a dress rehearsal (is_rehearsal; benchmarks/rehearsal.py)",
+}
+OVERRIDES_ENV = "ASD_RUN_OVERRIDES"
+PRECISION_ENV = "ASD_PRECISION"
+SEEDS_ENV = "ASD_SEEDS"
+THREADS_ENV = "ASD_THREADS"
+COUNTS_ENV = "ASD_EXPECTED_COUNTS"
+REHEARSAL_ENV = "ASD_REHEARSAL"
+
+
+def run_overrides() -> dict:
+    """Dotted-key overrides for every run from ``$ASD_RUN_OVERRIDES`` (JSON object; {} when unset). Notebook 03."""
+    text = os.environ.get(OVERRIDES_ENV, "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{OVERRIDES_ENV} is not valid JSON ({e}): give an object such as "
+                         '\'{"train.epochs": 2}\' or unset it') from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{OVERRIDES_ENV} must be a JSON object of dotted settings, got {text!r}")
+    return value
+
+
+def run_overrides_text() -> str | None:
+    """The raw ``$ASD_RUN_OVERRIDES`` (None when unset), as REPORT.md quotes it. Notebook 04."""
+    return os.environ.get(OVERRIDES_ENV) or None
+
+
+def precision_override() -> str | None:
+    """The training precision ``run_all.sh --precision`` set for every run (``$ASD_PRECISION``), None when unset. Notebook 03."""
+    return os.environ.get(PRECISION_ENV) or None
+
+
+def seeds_override() -> int | None:
+    """Seeds per compared method from ``$ASD_SEEDS`` (``run_all.sh --seeds N``), None when unset. Notebook 07."""
+    text = os.environ.get(SEEDS_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{SEEDS_ENV}={text!r}: give a whole number of seeds >= 1 (run_all.sh --seeds N)")
+    return int(text)
+
+
+def threads_override() -> int | None:
+    """Threads fixed by ``$ASD_THREADS``, else by a whole-number ``$OMP_NUM_THREADS``, else None. Notebook 08.
+
+    ``ASD_THREADS`` must be a positive whole number (else ``ValueError``); an ``OMP_NUM_THREADS``
+    that is not one (OpenMP also accepts lists) is left to OpenMP.
+    """
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"{THREADS_ENV}={env!r}: expected a positive whole number of threads")
+        return n
+    omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) >= 1:
+        return int(omp)
+    return None
+
+
+def expected_counts_path() -> str | None:
+    """Another expected-file-count table named by ``$ASD_EXPECTED_COUNTS`` (None: the DCASE table). Notebook 01."""
+    return os.environ.get(COUNTS_ENV) or None
+
+
+def is_rehearsal() -> bool:
+    """Whether this process runs a dress rehearsal (``$ASD_REHEARSAL`` set by benchmarks/rehearsal.py). Notebook 01."""
+    return os.environ.get(REHEARSAL_ENV, "").strip() not in ("", "0")

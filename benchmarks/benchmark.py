@@ -11,7 +11,7 @@ Everything is measured side by side in one run on one machine and reported as ra
 1. data throughput (clips/s): the int16 clip store (``StoreDataset`` through a ``DataLoader``)
    against decoding one WAV per item with soundfile and no workers (the authors' loader style);
    the store's build time; the trainer's own ``data_wait_fraction`` from a short ``train()`` run;
-2. training-step time on 10-s clips: ``asdlib.model.build_model`` against a re-implementation,
+2. training-step time on 10-s clips: ``asdlib.nets.model.build_model`` against a re-implementation,
    in this file, of the authors' ``Wavegram_AttentionMap`` wiring with the ``separableconv-torch``
    layer (same math), loaded with our weights (outputs compared);
 3. inference latency per 10-s clip, batch 1, one CPU thread, and the real-time factor;
@@ -66,7 +66,7 @@ BIG_STORE_REPEATS = 8  # 640 x 8 = 5,120 clips in the memory benchmark
 # ``separableconv-torch`` package defines it and the ``Wavegram_AttentionMap`` wiring. The
 # MobileFaceNet classifier and the ArcFace head are asdlib's (their math is not in question here).
 # Module names follow the authors' state_dict (``authors-checkpoint-keys.tsv``), so our weights
-# load into it with ``asdlib.authors_checkpoint.to_authors_state_dict``.
+# load into it with ``asdlib.engine.authors_checkpoint.to_authors_state_dict``.
 
 class AuthorsSeparableConv(nn.Module):
     """The ``separableconv-torch`` layer with its defaults: depthwise conv -> BN -> ReLU ->
@@ -110,8 +110,8 @@ class AuthorsWavegramAttentionMap(nn.Module):
     def __init__(self, embedding_dim: int = 128, num_classes: int = 41, s: float = 40.0,
                  m: float = 0.7):
         super().__init__()
-        from asdlib.loss import ArcFace
-        from asdlib.mobilefacenet import MobileFaceNet
+        from asdlib.nets.loss import ArcFace
+        from asdlib.nets.mobilefacenet import MobileFaceNet
 
         self.transform_tf = torchaudio.transforms.MelSpectrogram(
             sample_rate=SAMPLE_RATE, n_fft=1024, win_length=1024, hop_length=512, center=True,
@@ -136,7 +136,7 @@ class AuthorsWavegramAttentionMap(nn.Module):
 
 def authors_model_from(ours) -> AuthorsWavegramAttentionMap:
     """The authors' wiring holding exactly our model's weights (strict load)."""
-    from asdlib.authors_checkpoint import to_authors_state_dict
+    from asdlib.nets.authors_network import to_authors_state_dict
 
     ref = AuthorsWavegramAttentionMap(ours.config.embedding_dim, ours.config.num_classes,
                                       ours.config.arcface_s, ours.config.arcface_m)
@@ -194,7 +194,7 @@ class WavDataset(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i):
-        from asdlib.audio import load_clip
+        from asdlib.data.audio import load_clip
 
         return torch.from_numpy(load_clip(self.paths[i], self.n)), int(self.targets[i])
 
@@ -227,8 +227,8 @@ def maxrss_mb() -> float:
 # =========================================================================== 1. data
 
 def make_wavs(work: Path) -> pd.DataFrame:
-    from asdlib.dataset import add_class_index
-    from asdlib.synthetic import generate_synthetic_dataset
+    from asdlib.data.dataset import add_class_index
+    from asdlib.data.synthetic import generate_synthetic_dataset
 
     t = time.perf_counter()
     table = generate_synthetic_dataset(work / "wavs", clip_seconds=CLIP_SECONDS,
@@ -239,7 +239,7 @@ def make_wavs(work: Path) -> pd.DataFrame:
 
 
 def bench_data(work: Path, table: pd.DataFrame, quick: bool) -> tuple[dict, object]:
-    from asdlib.store import StoreDataset, build_store
+    from asdlib.data.store import StoreDataset, build_store
 
     out = {"clips": len(table), "clip_seconds": CLIP_SECONDS, "batch_size": 64,
            "loadavg_before": loadavg()}
@@ -289,8 +289,8 @@ def bench_data(work: Path, table: pd.DataFrame, quick: bool) -> tuple[dict, obje
 
 def bench_train_wait(work: Path, quick: bool) -> dict:
     """A short real ``train()`` on CPU (10-s clips) and the trainer's own data-wait fraction."""
-    from asdlib.config import RunConfig
-    from asdlib.train import read_log, train
+    from asdlib.engine.config import RunConfig
+    from asdlib.engine.train import read_log, train
 
     clips, batch = (24, 8) if quick else (48, 16)
     cfg = RunConfig().with_overrides({
@@ -318,8 +318,8 @@ def bench_train_wait(work: Path, quick: bool) -> dict:
 # =========================================================================== 2. training step
 
 def bench_step(store, quick: bool) -> dict:
-    from asdlib.loss import anomaly_score, mixup, noisy_arcmix_loss
-    from asdlib.model import build_model
+    from asdlib.nets.loss import anomaly_score, mixup, noisy_arcmix_loss
+    from asdlib.nets.model import build_model
 
     batch, steps = (16, 3) if quick else (64, 3)
     torch.manual_seed(0)
@@ -390,7 +390,7 @@ def bench_step(store, quick: bool) -> dict:
 
 def bench_latency(quick: bool) -> dict:
     """Batch-1, one-thread scoring latency of both networks, measured interleaved clip by clip."""
-    from asdlib.model import build_model
+    from asdlib.nets.model import build_model
 
     repeats = 6 if quick else 12
     torch.manual_seed(0)
@@ -402,11 +402,11 @@ def bench_latency(quick: bool) -> dict:
         med = statistics.median(v)
         out[k] = {"median_s": med, "mean_s": statistics.fmean(v), "min_s": min(v),
                   "rtf": med / CLIP_SECONDS, "times_s": v}
-    out["method"] = ("the protocol of asdlib.complexity.cpu_latency (features, attention, "
+    out["method"] = ("the protocol of asdlib.engine.complexity.cpu_latency (features, attention, "
                      "MobileFaceNet, ArcFace cross-entropy at class 0; no grad; eval mode), the "
                      "two networks alternating clip by clip")
     try:
-        from asdlib.complexity import cpu_latency
+        from asdlib.engine.complexity import cpu_latency
 
         res = cpu_latency(ours, threads=1, repeats=repeats, warmup=2)
         out["ours_cpu_latency_function"] = {k: res[k] for k in ("median_s", "mean_s", "min_s", "rtf")}
@@ -488,7 +488,7 @@ def _reset_peak_rss() -> bool:
 
 def rss_child(folder: str, batch: int) -> None:
     """(Child process) iterate a whole store at ``batch``; print RSS figures as JSON."""
-    from asdlib.store import StoreDataset, open_store
+    from asdlib.data.store import StoreDataset, open_store
 
     torch.set_num_threads(1)
     store = open_store(folder)
@@ -550,9 +550,9 @@ def bench_gpu(work: Path, store, table: pd.DataFrame, quick: bool, device: str,
     """Clips/s of the paper configuration (batch 64, ``precision`` fp32 as the authors and
     ``train()`` by default, or the bf16 opt-in) with the store pipeline and with the authors'
     one-WAV-per-item loader, on ``device``."""
-    from asdlib.loss import mixup, noisy_arcmix_loss
-    from asdlib.model import build_model
-    from asdlib.store import StoreDataset
+    from asdlib.nets.loss import mixup, noisy_arcmix_loss
+    from asdlib.nets.model import build_model
+    from asdlib.data.store import StoreDataset
 
     dev = torch.device(device)
     batch = 64 if dev.type == "cuda" else 4
@@ -659,13 +659,13 @@ def write_report(res: dict, path: Path) -> None:
 
     L.append("## 1. Data throughput\n")
     L.append(f"Method: {d['clips']} synthetic 10-s clips (16 kHz, 16-bit WAV, "
-             "`asdlib.synthetic.generate_synthetic_dataset`, 8 machine IDs x 80). Both loaders read "
+             "`asdlib.data.synthetic.generate_synthetic_dataset`, 8 machine IDs x 80). Both loaders read "
              f"the same clips in the same shuffled order, batch 64, "
              f"{len(d['wav_workers0']['pass_clips_per_s'])} full passes each (files and "
              "store in the page cache: this isolates decoding/reading cost, not disk speed), one "
-             "torch thread in the loading process; the best pass is reported. *Store*: `asdlib.store.StoreDataset` through a `DataLoader` "
+             "torch thread in the loading process; the best pass is reported. *Store*: `asdlib.data.store.StoreDataset` through a `DataLoader` "
              "(one `os.pread` of 320 kB per clip). *Authors' style*: a plain `Dataset` calling "
-             "`asdlib.audio.load_clip` (soundfile decode + checks + cut/pad) per item, "
+             "`asdlib.data.audio.load_clip` (soundfile decode + checks + cut/pad) per item, "
              "`num_workers=0`.\n")
     L.append("| loader | clips/s | vs authors' style |")
     L.append("|---|---:|---:|")
@@ -682,7 +682,7 @@ def write_report(res: dict, path: Path) -> None:
              f"({fmt(sb['clips_per_s'], 0)} clips/s), i.e. {d['store_build_vs_one_wav_pass']:.2f}x "
              "the time of one authors'-style pass over the same clips; it is paid once and "
              "reused by every later epoch, run and notebook.\n")
-    L.append(f"Trainer's own data wait: a real `asdlib.train.train()` run on the CPU (proposed "
+    L.append(f"Trainer's own data wait: a real `asdlib.engine.train.train()` run on the CPU (proposed "
              f"model, 10-s clips, {tw['max_train_clips']} clips, batch {tw['batch_size']}, "
              f"`num_workers=0`, 1 epoch) logged `data_wait_fraction` = "
              f"**{tw['data_wait_fraction']:.4f}** ({tw['data_wait_seconds']:.2f} s of "
@@ -695,11 +695,11 @@ def write_report(res: dict, path: Path) -> None:
              f"{st['batch_size']} ten-second clips read from the store, {st['threads']} torch "
              f"threads; 1 warm-up step, then {st['timed_steps']} timed steps per model, the two "
              "models interleaved on the same mixed batches; median reported. *Ours*: "
-             "`asdlib.model.build_model()`. *Authors'*: `AuthorsWavegramAttentionMap` in "
+             "`asdlib.nets.model.build_model()`. *Authors'*: `AuthorsWavegramAttentionMap` in "
              "`benchmarks/benchmark.py`, a re-implementation of the authors' wiring and of "
              "`separableconv-torch`'s layer (depthwise conv -> BN -> ReLU -> pointwise conv -> BN "
              "-> ReLU), sharing asdlib's MobileFaceNet and ArcFace classes, loaded with our "
-             "weights through `asdlib.authors_checkpoint.to_authors_state_dict` (strict).\n")
+             "weights through `asdlib.engine.authors_checkpoint.to_authors_state_dict` (strict).\n")
     c = st["output_check"]
     L.append(f"Same network? Parameters: ours {st['parameters']['ours']:,}, authors' "
              f"{st['parameters']['authors']:,}. On 8 clips, largest |difference| of the "
@@ -733,7 +733,7 @@ def write_report(res: dict, path: Path) -> None:
     L.append(f"\nRatio of the fastest clips: {lat['ratio_ours_vs_authors_min']:.2f}x (same "
              "arithmetic in both; differences are timing noise).")
     if "ours_cpu_latency_function" in lat:
-        L.append(f"\n`asdlib.complexity.cpu_latency(build_model(), threads=1)` run alone: "
+        L.append(f"\n`asdlib.engine.complexity.cpu_latency(build_model(), threads=1)` run alone: "
                  f"{lat['ours_cpu_latency_function']['median_s'] * 1e3:.0f} ms "
                  f"(real-time factor {lat['ours_cpu_latency_function']['rtf']:.4f}).")
     L.append("")

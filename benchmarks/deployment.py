@@ -9,7 +9,7 @@ Measured side by side in one process:
 
 1. latency per 10-s clip, batch 1, ONE thread, over the 31 bundled real clips (each timed once
    per path after warm-up; median and min): the authors' network in plain eager PyTorch
-   (``asdlib.authors_network``, their structure, not sharing asdlib's classes), our training form
+   (``asdlib.nets.authors_network``, their structure, not sharing asdlib's classes), our training form
    (``ASDNet``), the inference form in eager mode, the inference form under ``torch.compile``, the
    exported ONNX model in ONNX Runtime, and a bf16 path measured only here (``torch.compile`` with bf16 autocast,
    which uses AMX where the CPU has it);
@@ -55,8 +55,8 @@ def cpu_info() -> dict:
 
 
 def real_clips() -> tuple[torch.Tensor, torch.Tensor]:
-    from asdlib.audio import load_clip
-    from asdlib.dataset import add_class_index, scan_dataset
+    from asdlib.data.audio import load_clip
+    from asdlib.data.dataset import add_class_index, scan_dataset
     from asdlib.paths import SAMPLE_DIR
 
     table = add_class_index(scan_dataset(SAMPLE_DIR), "paper")
@@ -66,7 +66,7 @@ def real_clips() -> tuple[torch.Tensor, torch.Tensor]:
 
 def trained_like(seed: int = 0):
     """The proposed 10-s model with trained-looking BatchNorm statistics and PReLU slopes."""
-    from asdlib.model import build_model
+    from asdlib.nets.model import build_model
 
     torch.manual_seed(seed)
     net = build_model().eval()
@@ -97,7 +97,7 @@ class Bf16Form(torch.nn.Module):
         self.inf = inf
 
     def forward(self, wave):
-        from asdlib.inference import class_scores
+        from asdlib.deploy.inference import class_scores
 
         x = self.inf.features(wave)
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -109,10 +109,10 @@ class Bf16Form(torch.nn.Module):
 
 def scoring_paths(net, onnx_path: Path, threads: int) -> dict:
     """name -> (description, function(wave batch, class indices) -> anomaly scores numpy)."""
-    from asdlib.authors_network import authors_model_from
-    from asdlib.export import OnnxScorer
-    from asdlib.inference import inference_form
-    from asdlib.loss import anomaly_score
+    from asdlib.nets.authors_network import authors_model_from
+    from asdlib.deploy.export import OnnxScorer
+    from asdlib.deploy.inference import inference_form
+    from asdlib.nets.loss import anomaly_score
 
     authors = authors_model_from(net)
     inf = inference_form(net)
@@ -143,7 +143,7 @@ def latency(paths: dict, wave: torch.Tensor, y: torch.Tensor) -> tuple[dict, dic
 
     Also returns the seconds of each path's first call: the compilation of the compiled forms.
     """
-    from asdlib.complexity import per_clip_latency
+    from asdlib.engine.complexity import per_clip_latency
 
     torch.set_num_threads(1)
     first = {}
@@ -187,12 +187,12 @@ def smoke_auc(threads: int) -> dict | None:
     """Global and official AUC of the smoke test set scored by each path with the trained smoke model."""
     import tempfile
 
-    from asdlib.evaluate import evaluation_clips, score_clips
-    from asdlib.export import export_onnx, load_scorer
-    from asdlib.inference import inference_form
-    from asdlib.metrics import global_metrics, official_metrics
+    from asdlib.engine.evaluate import evaluation_clips, score_clips
+    from asdlib.deploy.export import export_onnx, load_scorer
+    from asdlib.deploy.inference import inference_form
+    from asdlib.engine.metrics import global_metrics, official_metrics
     from asdlib.paths import resolve_data_root, results_dir
-    from asdlib.train import load_model
+    from asdlib.engine.checkpoints import load_model
 
     ckpt = results_dir("smoke") / "runs" / "proposed" / "checkpoints" / "last.pt"
     if not ckpt.is_file():
@@ -232,9 +232,9 @@ def smoke_auc(threads: int) -> dict | None:
 
 def train_step(threads: int, batch: int = 16, steps: int = 3) -> dict:
     """fp32 Noisy-ArcMix step on 10-s clips: authors' eager vs ours eager vs ours compiled."""
-    from asdlib.authors_network import authors_model_from
-    from asdlib.loss import mixup, noisy_arcmix_loss
-    from asdlib.model import build_model
+    from asdlib.nets.authors_network import authors_model_from
+    from asdlib.nets.loss import mixup, noisy_arcmix_loss
+    from asdlib.nets.model import build_model
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -367,7 +367,7 @@ def main(argv=None) -> int:
         return 0
     import tempfile
 
-    from asdlib.export import export_model
+    from asdlib.deploy.export import export_model
 
     t0 = time.time()
     threads = len(os.sched_getaffinity(0))

@@ -30,11 +30,14 @@ def measure(epochs: int | None, work: Path) -> dict:
     """Train and evaluate the smoke ``proposed`` run in fp32 and in bf16 (same seed) under ``work``."""
     import torch
 
-    from asdlib.evaluate import evaluate_run
+    from asdlib.data.synthetic import generate_synthetic_dataset
+    from asdlib.engine.cpu import configure_threads
+    from asdlib.engine.evaluate import evaluate_run
+    from asdlib.engine.train import read_log, train
     from asdlib.paths import synthetic_dir
-    from asdlib.reproduction import run_config
-    from asdlib.synthetic import generate_synthetic_dataset
-    from asdlib.train import read_log, train
+    from asdlib.study.runs import run_config
+
+    configure_threads()  # the cores this process may use (importing asdlib sets nothing)
 
     os.environ["ASD_DATA_DIR"] = str(work / "data")
     if not synthetic_dir().is_dir():

@@ -12,10 +12,10 @@ What it does, stage by stage (each one timed, with the peak RSS of its processes
 1. **generate**: a synthetic tree in the DCASE 2020 Task 2 layout with EXACTLY the file counts
    of ``asdlib/resources/dcase2020_task2_file_counts.csv`` (36,283 training clips of 41 machine
    IDs incl. the additional training set, 10,868 test clips; 10-s clips, ToyCar 11 s; 16 kHz mono
-   int16). A few base sounds per machine ID come from ``asdlib.synthetic`` and every clip is one of
-   them rolled, scaled and with fresh noise (anomalous clips use ``asdlib.synthetic``'s anomalous
+   int16). A few base sounds per machine ID come from ``asdlib.data.synthetic`` and every clip is one of
+   them rolled, scaled and with fresh noise (anomalous clips use ``asdlib.data.synthetic``'s anomalous
    bases), so ~15 GB are written in minutes. A finished tree is reused.
-2. **data check**: the part-4 path, ``asdlib.local_data.existing_tree`` on that tree (counts,
+2. **data check**: the part-4 path, ``asdlib.data.local_data.existing_tree`` on that tree (counts,
    and with ``--check-content`` every WAV header).
 3. **run:<name>** (``--runs``): train (capped) and evaluate one run directly, to measure the
    training-store build, the training steps and the scoring of every checkpoint over all test clips.
@@ -64,7 +64,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from asdlib.dcase import MACHINE_TYPES, SAMPLE_RATE, expected_file_counts  # noqa: E402
+from asdlib.data.dcase import MACHINE_TYPES, SAMPLE_RATE, expected_file_counts  # noqa: E402
 
 PAPER_EPOCHS, PAPER_CHECKPOINT_EVERY = 300, 20
 TREE_META = "rehearsal_tree.json"
@@ -95,7 +95,7 @@ def planned_counts(scale: str | float, clip_seconds: float | None = None) -> pd.
 
 
 def _bases(machine_type: str, machine_id: str, label: str, seconds: float) -> list[np.ndarray]:
-    from asdlib.synthetic import synthesize_clip
+    from asdlib.data.synthetic import synthesize_clip
 
     split = "test" if label == "anomaly" else "train"
     return [synthesize_clip(machine_type, machine_id, split, label, k, seed=1234,
@@ -240,11 +240,13 @@ def _run_all_stage(line: str) -> str | None:
 
 _RUN_CODE = """
 import json, sys, time
-from asdlib.reproduction import ensure_trained, ensure_evaluated, run_dir
-from asdlib.train import list_checkpoints, read_log
-from asdlib.evaluate import evaluation_clips
-from asdlib.reproduction import run_config
-from asdlib.store import build_store
+from asdlib.data.store import build_store
+from asdlib.engine.checkpoints import list_checkpoints
+from asdlib.engine.cpu import configure_threads
+from asdlib.engine.evaluate import evaluation_clips
+from asdlib.engine.train import read_log
+from asdlib.study.runs import ensure_evaluated, ensure_trained, run_config, run_dir
+configure_threads()
 name = sys.argv[1]
 t0 = time.perf_counter(); ensure_trained("paper", name, progress=False); t1 = time.perf_counter()
 config = run_config("paper", name)  # the test store exactly as evaluate_run builds it, timed apart
@@ -265,7 +267,7 @@ print("RUN-RESULT " + json.dumps({"run": name, "train_seconds": t1 - t0, "test_s
 
 _CHECK_CODE = """
 import json, sys, time
-from asdlib.local_data import existing_tree
+from asdlib.data.local_data import existing_tree
 t0 = time.perf_counter(); tree = existing_tree(sys.argv[1], content=sys.argv[2] == "1")
 print("CHECK-RESULT " + json.dumps({"seconds": time.perf_counter() - t0, "files": tree.n_files,
       "content_checked": tree.content_checked, "summary": tree.summary()}))
@@ -467,7 +469,7 @@ def main(argv=None) -> int:
                    "results_bytes": disk_bytes(results)}
 
     # training and scoring inside the notebooks, to leave their fixed overhead
-    from asdlib.config import profile_configs
+    from asdlib.engine.config import profile_configs
 
     res["paper_runs"] = len(profile_configs("paper"))
     nb_seconds = sum(s["seconds"] for s in stages.rows if s["stage"].startswith(("notebook", "report", "preflight")))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from asdlib.config import RunConfig
+from asdlib.engine.config import RunConfig
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -83,7 +83,7 @@ def session_base(tmp_path_factory) -> Path:
 def shared_dataset(tmp_path_factory) -> Path:
     """The tiny synthetic dataset (0.5-s clips, fan 00 and pump 00), generated once per session."""
     if "dataset" not in _CACHE:
-        from asdlib.synthetic import generate_synthetic_dataset
+        from asdlib.data.synthetic import generate_synthetic_dataset
 
         root = session_base(tmp_path_factory) / "tiny"
         generate_synthetic_dataset(root, clip_seconds=CLIP_SECONDS, machine_ids=TINY_IDS,
@@ -114,7 +114,7 @@ def write_toml(path: Path, data_root: Path, **train_overrides) -> Path:
 def shared_run(tmp_path_factory) -> Path:
     """The reference run: the tiny configuration trained once in this process (3 epochs)."""
     if "run" not in _CACHE:
-        from asdlib.train import train
+        from asdlib.engine.train import train
 
         base = session_base(tmp_path_factory)
         data = shared_dataset(tmp_path_factory)
@@ -128,7 +128,7 @@ def shared_run(tmp_path_factory) -> Path:
 def shared_evaluation(tmp_path_factory):
     """``evaluate_run`` of the reference run, once per session: (summary, evaluation folder)."""
     if "evaluation" not in _CACHE:
-        from asdlib.evaluate import evaluate_run
+        from asdlib.engine.evaluate import evaluate_run
 
         base = session_base(tmp_path_factory)
         run = shared_run(tmp_path_factory)

@@ -1,4 +1,4 @@
-"""Tests of asdlib.audio: the bundled real clips load and cut to 10 s; bad files give clear errors."""
+"""Tests of asdlib.data.audio: the bundled real clips load and cut to 10 s; bad files give clear errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from asdlib.audio import AudioError, fit_length, load_clip, load_wav, save_wav
-from asdlib.dcase import CLIP_SECONDS, SAMPLE_RATE
+from asdlib.data.audio import AudioError, fit_length, load_clip, load_wav, save_wav
+from asdlib.data.dcase import CLIP_SECONDS, SAMPLE_RATE
 from asdlib.paths import SAMPLE_DIR
 
 NUM_SAMPLES = int(CLIP_SECONDS * SAMPLE_RATE)

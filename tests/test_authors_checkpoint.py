@@ -11,11 +11,12 @@ from pathlib import PurePosixPath
 import pytest
 import torch
 
-import asdlib.authors_checkpoint as ac
-from asdlib.authors_checkpoint import (CheckpointError, UnsafeCheckpointError, authors_key_table,
-                                       convert_authors_state_dict, load_authors_checkpoint,
-                                       load_checkpoint_file, to_authors_state_dict)
-from asdlib.model import build_model
+import asdlib.engine.authors_checkpoint as ac
+from asdlib.engine.authors_checkpoint import (authors_key_table, convert_authors_state_dict,
+                                              load_authors_checkpoint)
+from asdlib.engine.checkpoints import CheckpointError, UnsafeCheckpointError, load_checkpoint_file
+from asdlib.nets.authors_network import to_authors_state_dict
+from asdlib.nets.model import build_model
 
 import checkpoint_helpers as CH
 
@@ -155,7 +156,7 @@ def test_not_a_checkpoint_and_missing_file_are_named(tmp_path):
 
 
 def test_fetch_records_then_verifies_sha256(tmp_path, monkeypatch):
-    download = pytest.importorskip("asdlib.download", reason="asdlib.download is not importable")
+    download = pytest.importorskip("asdlib.data.download", reason="asdlib.data.download is not importable")
     src = tmp_path / "served" / "MWM_93.44_s40_m0.7.ckpt"
     src.parent.mkdir()
     torch.save({"state_dict": {"x": torch.arange(10)}}, src)

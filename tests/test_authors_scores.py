@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from asdlib.authors_scores import (AUTHORS_SCORE_FILES, AuthorsScoresError, authors_scores_tables,
+from asdlib.study.authors_scores import (AUTHORS_SCORE_FILES, AuthorsScoresError, authors_scores_tables,
                                    load_authors_scores, verify_authors_scores)
 from asdlib.paths import AUTHORS_SCORES_DIR
-from asdlib.paper_numbers import paper_table3
+from asdlib.study.paper_numbers import paper_table3
 
 
 @pytest.fixture(scope="module")

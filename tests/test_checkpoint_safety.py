@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from asdlib.authors_checkpoint import (CheckpointError, UnsafeCheckpointError, load_authors_checkpoint,
-                                       load_checkpoint_file)
-from asdlib.evaluate import evaluate_run, load_any_checkpoint, score_checkpoint
-from asdlib.train import load_model, read_checkpoint, restore_rng_state, rng_state
+from asdlib.engine.authors_checkpoint import load_authors_checkpoint
+from asdlib.engine.checkpoints import CheckpointError, UnsafeCheckpointError, load_checkpoint_file
+from asdlib.engine.evaluate import evaluate_run, load_any_checkpoint, score_checkpoint
+from asdlib.engine.checkpoints import load_model, read_checkpoint, restore_rng_state, rng_state
 
 import checkpoint_helpers as CH
 import engine_helpers as H

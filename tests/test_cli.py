@@ -1,5 +1,5 @@
 """Tests of the command line (``python -m asdlib ...``) and of the run configurations it reads
-(asdlib.config, configs/paper and configs/smoke)."""
+(asdlib.engine.config, configs/paper and configs/smoke)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from asdlib.config import (RUNTIME_KEYS, RunConfig, load_config, profile_configs,
+from asdlib.engine.config import (RUNTIME_KEYS, RunConfig, load_config, profile_configs,
                            run_config_from_dict)
 from asdlib.paths import CONFIGS_DIR
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from asdlib.complexity import (count_macs, cpu_latency, human_count, layer_macs, logmel_macs,
+from asdlib.engine.complexity import (count_macs, cpu_latency, human_count, layer_macs, logmel_macs,
                                parameter_table)
-from asdlib.model import build_model
+from asdlib.nets.model import build_model
 
 
 def test_mac_count_of_toy_layers_matches_hand_formula():

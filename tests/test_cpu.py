@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from asdlib.cpu import cgroup_cpu_limit, configure_threads, default_threads, usable_cores
+from asdlib.engine.cpu import cgroup_cpu_limit, configure_threads, default_threads, usable_cores
 
 
 def _cgroup_v2(tmp_path, text):

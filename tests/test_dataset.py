@@ -1,4 +1,4 @@
-"""Tests of asdlib.dataset: clip names, scanning the DCASE layout, class indices and file counts."""
+"""Tests of asdlib.data.dataset: clip names, scanning the DCASE layout, class indices and file counts."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asdlib.audio import save_wav
-from asdlib.dataset import (
+from asdlib.data.audio import save_wav
+from asdlib.data.dataset import (
     COLUMNS,
     ClipName,
     DatasetLayoutError,
@@ -19,7 +19,7 @@ from asdlib.dataset import (
     parse_clip_path,
     scan_dataset,
 )
-from asdlib.dcase import expected_file_counts
+from asdlib.data.dcase import expected_file_counts
 from asdlib.paths import SAMPLE_DIR
 
 MANIFEST = pd.read_csv(SAMPLE_DIR / "MANIFEST.tsv", sep="\t", dtype={"machine_id": str})
@@ -143,8 +143,8 @@ def test_empty_folder(tmp_path):
 
 
 def test_unlabelled_evaluation_clips(tmp_path):
-    from asdlib.audio import save_wav
-    from asdlib.dataset import UNLABELLED, parse_clip_path, scan_dataset
+    from asdlib.data.audio import save_wav
+    from asdlib.data.dataset import UNLABELLED, parse_clip_path, scan_dataset
 
     c = parse_clip_path("x/fan/test/id_05_00000123.wav")
     assert (c.label, c.anomaly, c.machine_id, c.index, c.dataset) == (UNLABELLED, None, "05", 123, "evaluation")

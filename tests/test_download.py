@@ -1,4 +1,4 @@
-"""Tests of asdlib.download against small real zips served by a local HTTP server with Range support."""
+"""Tests of asdlib.data.download against small real zips served by a local HTTP server with Range support."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import asdlib.download as dl
-from asdlib.audio import save_wav
-from asdlib.dataset import scan_dataset
-from asdlib.dcase import Archive
-from asdlib.download import (
+import asdlib.data.download as dl
+from asdlib.data.audio import save_wav
+from asdlib.data.dataset import scan_dataset
+from asdlib.data.dcase import Archive
+from asdlib.data.download import (
     ArchiveError,
     DownloadError,
     check_disk,
@@ -388,7 +388,7 @@ EVAL_TRUTH = ("fan\nid_01_00000000.wav,normal_id_01_00000098.wav,0\n"
 
 
 def test_evaluation_archives_are_the_facts():
-    from asdlib.dcase import GROUND_TRUTH_URL, evaluation_archives, paper_archives
+    from asdlib.data.dcase import GROUND_TRUTH_URL, evaluation_archives, paper_archives
 
     archives = evaluation_archives()
     assert [a.name for a in archives] == [f"eval_data_test_{t}.zip" for t in
@@ -400,7 +400,7 @@ def test_evaluation_archives_are_the_facts():
 
 
 def test_download_evaluation_set_and_ground_truth(server, tmp_path, monkeypatch, capsys):
-    import asdlib.dcase as dcase
+    import asdlib.data.dcase as dcase
     from asdlib.cli import main
 
     dev = make_zip(tmp_path, "dev_data_fan.zip", {"fan/train/normal_id_00_00000000.wav": 2000,

@@ -1,4 +1,4 @@
-"""Tests of asdlib.evaluate: scoring, DCASE score files, metric tables, the three selection protocols,
+"""Tests of asdlib.engine.evaluate: scoring, DCASE score files, metric tables, the three selection protocols,
 and scoring with our checkpoint or the authors' (Lightning) checkpoint."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from asdlib.authors_checkpoint import to_authors_state_dict
-from asdlib.evaluate import (PROTOCOLS, evaluate_run, load_any_checkpoint, score_checkpoint,
+from asdlib.nets.authors_network import to_authors_state_dict
+from asdlib.engine.evaluate import (PROTOCOLS, evaluate_run, load_any_checkpoint, score_checkpoint,
                              score_clips, evaluation_clips, write_dcase_scores)
-from asdlib.model import build_model
-from asdlib.train import load_model
+from asdlib.nets.model import build_model
+from asdlib.engine.checkpoints import load_model
 
 import engine_helpers as H
 
@@ -110,7 +110,7 @@ def test_scores_from_store_equal_scores_from_wavs(evaluation, reference_run, tin
 
 
 def test_score_clips_needs_matching_store(reference_run, tiny_data, tmp_path):
-    from asdlib.store import build_store
+    from asdlib.data.store import build_store
 
     net = load_model(reference_run / "checkpoints" / "last.pt")
     clips = evaluation_clips(tiny_data)

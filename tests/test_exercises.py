@@ -1,4 +1,4 @@
-"""The exercise solutions of asdlib.exercises, each checked against an answer computed another way."""
+"""The exercise solutions of asdlib.teaching.exercises, each checked against an answer computed another way."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import beta, norm
 
-from asdlib import exercises as ex
-from asdlib.audio import load_clip
-from asdlib.authors_scores import load_authors_scores
-from asdlib.dcase import PAPER_OFFSETS, class_index, paper_mask_type
-from asdlib.features import LogMel
-from asdlib.metrics import official_metrics
-from asdlib.model import build_model
+from asdlib.teaching import exercises as ex
+from asdlib.data.audio import load_clip
+from asdlib.study.authors_scores import load_authors_scores
+from asdlib.data.dcase import PAPER_OFFSETS, class_index, paper_mask_type
+from asdlib.nets.features import LogMel
+from asdlib.engine.metrics import official_metrics
+from asdlib.nets.model import build_model
 from asdlib.paths import SAMPLE_DIR
-from asdlib.reproduction import FIGURE_CLIP
+from asdlib.study.runs import (FIGURE_CLIP)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -21,14 +21,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asdlib.audio import AudioError, load_wav
-from asdlib.authors_checkpoint import (CheckpointError, load_authors_checkpoint, load_checkpoint_file,
-                                       to_authors_state_dict)
-from asdlib.config import RunConfig
-from asdlib.evaluate import load_any_checkpoint
-from asdlib.model import build_model
-from asdlib.store import StoreBuildError, build_store
-from asdlib.train import CHECKPOINT_FORMAT, load_model, read_checkpoint
+from asdlib.data.audio import AudioError, load_wav
+from asdlib.engine.authors_checkpoint import load_authors_checkpoint
+from asdlib.engine.checkpoints import CheckpointError, load_checkpoint_file
+from asdlib.nets.authors_network import to_authors_state_dict
+from asdlib.engine.config import RunConfig
+from asdlib.engine.evaluate import load_any_checkpoint
+from asdlib.nets.model import build_model
+from asdlib.data.store import StoreBuildError, build_store
+from asdlib.engine.checkpoints import CHECKPOINT_FORMAT, load_model, read_checkpoint
 
 _HOME = tempfile.TemporaryDirectory(prefix="asdlib-hypothesis-")
 hypothesis.configuration.set_hypothesis_home_dir(_HOME.name)

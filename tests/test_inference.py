@@ -17,14 +17,14 @@ import pytest
 import torch
 from torch import nn
 
-from asdlib.audio import load_clip
-from asdlib.dataset import scan_dataset
-from asdlib.export import ExportError, OnnxScorer, TorchScorer, export_onnx, load_scorer
-from asdlib.features import LogMel
-from asdlib.inference import (SCORE_TOLERANCE, ExportableLogMel, class_scores, fold_batchnorm,
+from asdlib.data.audio import load_clip
+from asdlib.data.dataset import scan_dataset
+from asdlib.deploy.export import ExportError, OnnxScorer, TorchScorer, export_onnx, load_scorer
+from asdlib.nets.features import LogMel
+from asdlib.deploy.inference import (SCORE_TOLERANCE, ExportableLogMel, class_scores, fold_batchnorm,
                               inference_form)
-from asdlib.loss import anomaly_score
-from asdlib.model import build_model
+from asdlib.nets.loss import anomaly_score
+from asdlib.nets.model import build_model
 from asdlib.paths import SAMPLE_DIR
 
 import engine_helpers as H
@@ -153,7 +153,7 @@ def exported(reference_run, tmp_path_factory):
 
 
 def test_export_writes_metadata(exported, reference_run):
-    from asdlib.download import file_digest
+    from asdlib.data.download import file_digest
 
     meta = {p.key: p.value for p in onnx.load(str(exported)).metadata_props}
     assert meta["asdlib_format"] == "asdlib-onnx-1"
@@ -213,7 +213,7 @@ def test_export_command_and_its_errors(reference_run, tmp_path, data_dir):
 
 
 def test_failed_export_keeps_the_earlier_file(reference_run, tmp_path, monkeypatch):
-    import asdlib.inference as inference
+    import asdlib.deploy.inference as inference
 
     out = tmp_path / "model.onnx"
     out.write_bytes(b"earlier export")
@@ -246,7 +246,7 @@ def test_wrong_clip_length_is_refused(exported):
 
 def test_authors_checkpoint_exports(tmp_path):
     import checkpoint_helpers as CH
-    from asdlib.authors_checkpoint import to_authors_state_dict
+    from asdlib.nets.authors_network import to_authors_state_dict
 
     net = _randomise_batchnorm(build_model(), seed=5)
     ckpt = tmp_path / "authors.ckpt"
@@ -263,8 +263,8 @@ def test_authors_checkpoint_exports(tmp_path):
 # --------------------------------------------------------------------------- the speed baseline
 
 def test_authors_network_is_independent_and_scores_as_ours(real_clips):
-    import asdlib.authors_network as an
-    from asdlib import layers, loss, mobilefacenet
+    import asdlib.nets.authors_network as an
+    from asdlib.nets import layers, loss, mobilefacenet
 
     torch.manual_seed(4)
     net = _randomise_batchnorm(build_model())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asdlib.dcase import ALL_MACHINES, class_index, label_map_table, paper_mask_type
+from asdlib.data.dcase import ALL_MACHINES, class_index, label_map_table, paper_mask_type
 
 
 def test_paper_map_has_exactly_one_collision():

@@ -11,10 +11,11 @@ import time
 
 import pytest
 
-from asdlib.config import run_config_from_dict
-from asdlib.evaluate import evaluation_clips, metric_tables, score_clips
-from asdlib.synthetic import generate_synthetic_dataset
-from asdlib.train import load_model, read_log, train
+from asdlib.engine.config import run_config_from_dict
+from asdlib.engine.evaluate import evaluation_clips, metric_tables, score_clips
+from asdlib.data.synthetic import generate_synthetic_dataset
+from asdlib.engine.checkpoints import load_model
+from asdlib.engine.train import read_log, train
 
 #: Measured on 2 CPU cores: the official mean AUC of this run was about 80 % (see the note in
 #: the closing report); chance is 50 %. The threshold leaves a wide margin for noise.

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from asdlib import reproduction
+from asdlib.study import preflight as preflight_module
+from asdlib.study import runs
 from asdlib.cli import main as cli_main
-from asdlib.dcase import expected_file_counts
-from asdlib.local_data import (DataTreeError, check_dcase_tree, count_differences,
+from asdlib.data.dcase import expected_file_counts
+from asdlib.data.local_data import (DataTreeError, check_dcase_tree, count_differences,
                                describe_differences, existing_tree)
 from asdlib.paths import dcase_dir, resolve_data_root
 
@@ -102,7 +103,7 @@ def test_extra_file_is_named_by_type_id_split_and_counts(full_tree):
 def test_evaluation_clips_in_the_test_folders_are_named_and_left_out(full_tree):
     """The DCASE evaluation archives extract into the same <type>/test folders: accepted, counted
     apart, and never passed to the development metrics."""
-    from asdlib.evaluate import evaluation_clips
+    from asdlib.engine.evaluate import evaluation_clips
 
     extra = [full_tree / "fan" / "test" / f"id_01_{i:08d}.wav" for i in range(3)]
     for path in extra:
@@ -145,7 +146,7 @@ def test_comparison_of_a_sub_table_lists_each_group_once():
 
 
 def test_data_root_is_decided_in_paths(tmp_path, monkeypatch, full_tree):
-    from asdlib.config import DataConfig
+    from asdlib.engine.config import DataConfig
 
     monkeypatch.delenv("ASD_DCASE_DIR", raising=False)
     monkeypatch.setenv("ASD_DATA_DIR", str(tmp_path))
@@ -164,8 +165,8 @@ def test_preflight_accepts_the_tree_without_archives_or_network(full_tree, tmp_p
     monkeypatch.setenv("ASD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ASD_DCASE_DIR", str(full_tree))
     # the step-time estimate (a real training step) is not what this test is about
-    monkeypatch.setattr(reproduction, "estimate_step_seconds", lambda *a, **k: 0.5)
-    plan = reproduction.preflight("paper", insist=True)
+    monkeypatch.setattr(preflight_module, "estimate_step_seconds", lambda *a, **k: 0.5)
+    plan = preflight_module.preflight("paper", insist=True)
     out = capsys.readouterr().out
     assert plan["data"] == {"root": str(full_tree.resolve()), "existing_tree": True, "files": 47_151,
                             "content_checked": False, "counts": "DCASE 2020 Task 2 table"}
@@ -177,13 +178,13 @@ def test_preflight_accepts_the_tree_without_archives_or_network(full_tree, tmp_p
 def test_preflight_refuses_a_tree_with_a_missing_file(full_tree, tmp_path, monkeypatch, no_network, capsys):
     monkeypatch.setenv("ASD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ASD_DCASE_DIR", str(full_tree))
-    monkeypatch.setattr(reproduction, "estimate_step_seconds", lambda *a, **k: 0.5)
+    monkeypatch.setattr(preflight_module, "estimate_step_seconds", lambda *a, **k: 0.5)
     victim = full_tree / "ToyConveyor" / "test" / "normal_id_03_00000000.wav"
     saved = victim.read_bytes()
     victim.unlink()
     try:
         with pytest.raises(SystemExit) as stop:
-            reproduction.preflight("paper", insist=True)
+            preflight_module.preflight("paper", insist=True)
     finally:
         victim.write_bytes(saved)
     assert stop.value.code == 2
@@ -203,11 +204,11 @@ def test_download_cli_accepts_an_existing_tree_offline(full_tree, no_network, ca
 
 def test_overrides_for_every_run_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("ASD_RUN_OVERRIDES", '{"train.epochs": 2, "train.max_steps_per_epoch": 3}')
-    config = reproduction.run_config("paper", "h64")
+    config = runs.run_config("paper", "h64")
     assert (config.train.epochs, config.train.max_steps_per_epoch, config.model.embedding_dim) == (2, 3, 64)
     monkeypatch.setenv("ASD_RUN_OVERRIDES", '{"train.epochs": 2')
     with pytest.raises(ValueError, match="ASD_RUN_OVERRIDES is not valid JSON"):
-        reproduction.run_config("paper", "proposed")
+        runs.run_config("paper", "proposed")
     monkeypatch.setenv("ASD_RUN_OVERRIDES", '{"train.nope": 1}')
     with pytest.raises(ValueError, match="unknown setting 'train.nope'"):
-        reproduction.run_config("paper", "proposed")
+        runs.run_config("paper", "proposed")

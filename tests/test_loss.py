@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from asdlib.loss import ArcFace, anomaly_score, arcface_loss, mixup, noisy_arcmix_loss
+from asdlib.nets.loss import ArcFace, anomaly_score, arcface_loss, mixup, noisy_arcmix_loss
 
 S, M = 40.0, 0.7
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from asdlib.dcase import class_index
-from asdlib.metrics import (OneClassWarning, auc_pauc, metrics_wide, official_metrics,
+from asdlib.data.dcase import class_index
+from asdlib.engine.metrics import (OneClassWarning, auc_pauc, metrics_wide, official_metrics,
                             pooled_metrics)
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torchaudio
 
-from asdlib.features import LogMel, mel_bin_centres_hz, num_frames
-from asdlib.model import ModelConfig, build_model, parameter_counts
+from asdlib.nets.features import LogMel, mel_bin_centres_hz, num_frames
+from asdlib.nets.model import ModelConfig, build_model, parameter_counts
 
 SR = 16_000
 

@@ -1,4 +1,4 @@
-"""The monitor (asdlib.monitor, ``python -m asdlib monitor``): a watched folder with good and bad
+"""The monitor (asdlib.deploy.monitor, ``python -m asdlib monitor``): a watched folder with good and bad
 files, files arriving while it runs, a long WAV and a stdin stream cut with a hop, the decision
 at the threshold, the command's options and errors, and Ctrl-C.
 
@@ -22,10 +22,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from asdlib.audio import load_clip, load_wav
+from asdlib.data.audio import load_clip, load_wav
 from asdlib.cli import main
-from asdlib.dcase import class_index
-from asdlib.monitor import (Clip, FolderWatcher, Monitor, machine_of, stream_windows, to_json_line,
+from asdlib.data.dcase import class_index
+from asdlib.deploy.monitor import (Clip, FolderWatcher, Monitor, machine_of, stream_windows, to_json_line,
                             wav_windows)
 from asdlib.paths import PROJECT_ROOT, SAMPLE_DIR
 
@@ -36,9 +36,9 @@ REAL_CLIP = SAMPLE_DIR / "slider" / "train" / "normal_id_00_00000006.wav"
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """An asdlib checkpoint of an untrained 1-s network (what `train` would write, minus the optimiser)."""
-    from asdlib.config import RunConfig
-    from asdlib.model import build_model
-    from asdlib.train import CHECKPOINT_FORMAT
+    from asdlib.engine.config import RunConfig
+    from asdlib.nets.model import build_model
+    from asdlib.engine.checkpoints import CHECKPOINT_FORMAT
 
     torch.manual_seed(0)
     config = RunConfig().with_overrides({"model.clip_seconds": 1.0})
@@ -50,7 +50,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def scorer(checkpoint):
-    from asdlib.export import load_scorer
+    from asdlib.deploy.export import load_scorer
 
     s = load_scorer(checkpoint, threads=1)
     assert (s.num_samples, s.sample_rate, s.label_map) == (N, RATE, "paper")
@@ -308,8 +308,8 @@ def test_command_on_a_long_wav_and_on_stdin(checkpoint, tmp_path, capsys, monkey
 
 
 def test_command_fits_thresholds_on_training_clips(checkpoint, tmp_path, capsys):
-    from asdlib.export import load_scorer
-    from asdlib.thresholds import fit_thresholds, training_scores
+    from asdlib.deploy.export import load_scorer
+    from asdlib.deploy.thresholds import fit_thresholds, training_scores
 
     want = fit_thresholds(training_scores(load_scorer(checkpoint, threads=1), SAMPLE_DIR,
                                           machine_types=["slider"]), 0.8)
@@ -347,8 +347,8 @@ def test_command_errors_are_one_line(checkpoint, tmp_path, capsys):
 
 
 def test_exported_thresholds_and_a_new_percentile(checkpoint, tmp_path, capsys):
-    from asdlib.export import export_onnx, load_scorer
-    from asdlib.thresholds import fit_thresholds, threshold_info, thresholds_at, training_scores
+    from asdlib.deploy.export import export_onnx, load_scorer
+    from asdlib.deploy.thresholds import fit_thresholds, threshold_info, thresholds_at, training_scores
 
     table = training_scores(load_scorer(checkpoint, threads=1), SAMPLE_DIR, machine_types=["slider"])
     info = threshold_info(table, 0.9, "gamma")

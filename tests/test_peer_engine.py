@@ -14,16 +14,19 @@ import pytest
 import torch
 
 import engine_helpers as H
-from asdlib import reproduction
-from asdlib.comparison import (mean_pm_std, own_protocol_table, protocol_effects, seed_summary,
+from asdlib.study import preflight as preflight_module
+from asdlib.study import runs
+from asdlib.study.comparison import (mean_pm_std, own_protocol_table, protocol_effects, seed_summary,
                                table1_with_peers, table2_with_peers)
-from asdlib.config import RunConfig, load_config
-from asdlib.evaluate import evaluate_run
-from asdlib.loss import mixup
-from asdlib.methods import PerMachineType, build_peer, step_output, type_of_class
-from asdlib.model import ModelConfig, build_model, parameter_counts
+from asdlib.engine.config import RunConfig, load_config
+from asdlib.engine.evaluate import evaluate_run
+from asdlib.nets.loss import mixup
+from asdlib.nets.methods import step_output
+from asdlib.nets.peers.build import PerMachineType, build_peer, type_of_class
+from asdlib.nets.model import ModelConfig, build_model, parameter_counts
 from asdlib.paths import CONFIGS_DIR
-from asdlib.train import list_checkpoints, load_model, read_checkpoint, read_log, train
+from asdlib.engine.checkpoints import list_checkpoints, load_model, read_checkpoint
+from asdlib.engine.train import read_log, train
 
 PEER_KINDS = ("stgram_mfn", "tastgram_mfn", "idnn", "dcase_ae")
 TORCHRUN = Path(H.PYTHON).with_name("torchrun")
@@ -165,21 +168,21 @@ def test_ddp_trains_a_per_type_peer_on_two_cpu_processes(tiny_data, data_dir, tm
 # --------------------------------------------------------------------------- seeds
 
 def test_seed_run_names_round_trip_and_shift_the_seed(monkeypatch):
-    assert reproduction.seed_run_name("idnn", 0) == "idnn"
-    assert reproduction.split_seed_name("idnn-seed2") == ("idnn", 2)
-    assert reproduction.split_seed_name("no_separable") == ("no_separable", 0)
-    assert reproduction.split_seed_name("x-seed0") == ("x-seed0", 0)
-    base = reproduction.run_config("smoke", "stgram_mfn")
-    third = reproduction.run_config("smoke", "stgram_mfn-seed2")
+    assert runs.seed_run_name("idnn", 0) == "idnn"
+    assert runs.split_seed_name("idnn-seed2") == ("idnn", 2)
+    assert runs.split_seed_name("no_separable") == ("no_separable", 0)
+    assert runs.split_seed_name("x-seed0") == ("x-seed0", 0)
+    base = runs.run_config("smoke", "stgram_mfn")
+    third = runs.run_config("smoke", "stgram_mfn-seed2")
     assert third.train.seed == base.train.seed + 2 and third.name == "stgram_mfn-seed2"
     assert third.model == base.model and third.data == base.data
     monkeypatch.delenv("ASD_SEEDS", raising=False)
-    assert reproduction.seed_count("smoke") == 2 and reproduction.seed_count("paper") == 1
+    assert runs.seed_count("smoke") == 2 and runs.seed_count("paper") == 1
     monkeypatch.setenv("ASD_SEEDS", "3")
-    assert reproduction.seed_runs("paper", "idnn") == ["idnn", "idnn-seed1", "idnn-seed2"]
+    assert runs.seed_runs("paper", "idnn") == ["idnn", "idnn-seed1", "idnn-seed2"]
     monkeypatch.setenv("ASD_SEEDS", "zero")
     with pytest.raises(ValueError, match="ASD_SEEDS"):
-        reproduction.seed_count("paper")
+        runs.seed_count("paper")
 
 
 def test_seeded_runs_differ_and_a_rerun_of_one_seed_does_not(tiny_data, tmp_path):
@@ -238,7 +241,7 @@ def test_tables_keep_quoted_rows_labelled_and_add_measured_ones():
 
 
 def test_training_plan_counts_seeds_for_the_compared_methods_only():
-    plan = reproduction.training_plan("paper", ["proposed", "h64", "idnn"], 3, lambda c: 0.01)
+    plan = preflight_module.training_plan("paper", ["proposed", "h64", "idnn"], 3, lambda c: 0.01)
     p = plan.set_index("run")
     assert p["repeats"].to_dict() == {"proposed": 3, "h64": 1, "idnn": 3}
     steps = -(-int(36283 * 0.95) // 64)
@@ -264,7 +267,7 @@ def test_peer_paper_configs_use_their_published_hyperparameters():
 
 
 def test_peer_macs_and_latency_are_measured():
-    from asdlib.complexity import count_macs, cpu_latency
+    from asdlib.engine.complexity import count_macs, cpu_latency
 
     for kind in ("stgram_mfn", "idnn"):
         net = build_model(ModelConfig(kind=kind, clip_seconds=1.0))

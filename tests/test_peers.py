@@ -18,14 +18,14 @@ import pytest
 import torch
 import torchaudio
 
-import asdlib.peers
-from asdlib.authors_checkpoint import CheckpointError, UnsafeCheckpointError
-from asdlib.features import LogMel
-from asdlib.mobilefacenet import BOTTLENECK_SETTINGS, MobileFaceNet
-from asdlib.peers import (IDNN, DCASEAutoencoder, PeerLogMel, STgramMFN, TASTgramMFN,
+import asdlib.nets.peers
+from asdlib.engine.checkpoints import CheckpointError, UnsafeCheckpointError
+from asdlib.nets.features import LogMel
+from asdlib.nets.mobilefacenet import BOTTLENECK_SETTINGS, MobileFaceNet
+from asdlib.nets.peers import (IDNN, DCASEAutoencoder, PeerLogMel, STgramMFN, TASTgramMFN,
                           TemporalAttentionGram, frame_windows)
-from asdlib.peers import stgram_weights as sw
-from asdlib.peers.tastgram import arcface_cross_entropy
+from asdlib.study import stgram_weights as sw
+from asdlib.nets.peers.tastgram import arcface_cross_entropy
 
 
 def count(m) -> int:
@@ -66,7 +66,7 @@ def test_stgram_parameter_counts_in_both_mobilefacenet_settings():
 def test_tastgram_idnn_and_autoencoder_parameter_counts():
     assert count(model("tastgram")) == 1_161_855
     assert count(model("tastgram").temporal_attention) == 0
-    # IDNN: 512 -> 64 -> 32 -> 16 -> 32 -> 64 -> 128 (the paper's "46 k", see asdlib.peers.idnn)
+    # IDNN: 512 -> 64 -> 32 -> 16 -> 32 -> 64 -> 128 (the paper's "46 k", see asdlib.nets.peers.idnn)
     assert count(model("idnn")) == 46_416
     ae = model("dcase-ae")
     assert sum(p.numel() for p in ae.parameters() if p.requires_grad) == 267_928
@@ -314,7 +314,7 @@ def _zenodo(tmp_path, base_url: str, name: str, payload: bytes, md5: str | None 
 
 
 def test_fetch_records_then_verifies(tmp_path):
-    download = pytest.importorskip("asdlib.download")
+    download = pytest.importorskip("asdlib.data.download")
     buf = tmp_path / "w.pth.tar"
     torch.save({"model": _their_state_dict()}, buf)
     base = (tmp_path / "served").resolve().as_uri()
@@ -375,7 +375,7 @@ def test_fetch_over_http_and_from_a_zip(tmp_path):
 
 def test_peers_docstrings_name_notebook_07():
     pattern = re.compile(r"Notebook 07|notebook 07")
-    for info in pkgutil.iter_modules(asdlib.peers.__path__, "asdlib.peers."):
+    for info in pkgutil.iter_modules(asdlib.nets.peers.__path__, "asdlib.nets.peers."):
         module = importlib.import_module(info.name)
         assert module.__doc__ and pattern.search(module.__doc__), info.name
         for name, obj in vars(module).items():

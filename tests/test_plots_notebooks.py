@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from asdlib import plots
-from asdlib.features import LogMel
+from asdlib.teaching import plots
+from asdlib.nets.features import LogMel
 
 
 def test_plot_logmels_shares_one_colour_scale():
@@ -116,7 +116,7 @@ def test_plot_ablation_bars_error_bars_and_quoted_marks():
 def test_bootstrap_auc_brackets_the_auc():
     from sklearn.metrics import roc_auc_score
 
-    from asdlib.metrics import bootstrap_auc
+    from asdlib.engine.metrics import bootstrap_auc
 
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(60), np.ones(40)].astype(int)
@@ -135,7 +135,7 @@ def test_bootstrap_auc_brackets_the_auc():
 def test_plot_threshold_fit_draws_the_fitted_gamma_and_thresholds():
     from scipy.stats import gamma
 
-    from asdlib.thresholds import fit_gamma, gamma_thresholds
+    from asdlib.deploy.thresholds import fit_gamma, gamma_thresholds
 
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"machine_type": "fan", "machine_id": ["00"] * 200 + ["02"] * 200,

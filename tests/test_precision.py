@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
-from asdlib.config import PRECISIONS, load_config, profile_configs, run_config_from_dict
-from asdlib.reproduction import PRECISION_ENV, run_config
+from asdlib.engine.config import PRECISIONS, load_config, profile_configs, run_config_from_dict
+from asdlib.paths import (PRECISION_ENV)
+from asdlib.study.runs import (run_config)
 
 import engine_helpers as H
 
@@ -39,7 +40,8 @@ def test_run_all_switch_reaches_every_run(monkeypatch):
 def test_bf16_is_really_used_and_recorded(tiny_data, reference_run, tmp_path):
     """Same seed, same data: the bf16 run's weights differ from the fp32 reference run's, and its
     config.json says bf16; an fp32 rerun is bit-identical to the reference (precision matters)."""
-    from asdlib.train import read_checkpoint, train
+    from asdlib.engine.checkpoints import read_checkpoint
+    from asdlib.engine.train import train
 
     with H.one_thread(), H.data_dir_env(reference_run.parent.parent / "data"):
         out = train(H.tiny_config(tiny_data, epochs=1, precision="bf16"), tmp_path / "bf16",

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asdlib import paper_numbers as pn
-from asdlib import plots
+from asdlib.study import paper_numbers as pn
+from asdlib.teaching import plots
 from asdlib.outputs import profile_banner, save_fig, save_table
-from asdlib.report import compare_table, format_duration, run_metadata, write_report
+from asdlib.outputs import format_duration
+from asdlib.study.report import run_metadata, write_report
+from asdlib.study.tables import compare_table
 
 
 @pytest.fixture(autouse=True)
@@ -214,6 +216,84 @@ def test_format_duration():
 
 def test_htk_centres_match_features_module():
     pytest.importorskip("torchaudio")
-    from asdlib.features import mel_bin_centres_hz
+    from asdlib.nets.features import mel_bin_centres_hz
 
     np.testing.assert_allclose(plots.htk_mel_centres_hz(128), mel_bin_centres_hz().numpy(), rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- REPORT.md from the saved CSVs
+
+def _markdown_tables(report: str) -> dict[str, list[list[str]]]:
+    """{source CSV: rows of cells (header first)} of every table in REPORT.md that names its source."""
+    out = {}
+    for section in report.split("\n## ")[1:]:
+        lines = section.splitlines()
+        source = next((ln.split("`")[1] for ln in lines if ln.startswith("Source: `")), None)
+        rows = [ln for ln in lines if ln.startswith("|")]
+        if source is None:
+            assert not rows, f"section {lines[0]!r} shows a table without naming the CSV it came from"
+            continue
+        cells = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in rows]
+        out[source] = [cells[0]] + cells[2:]  # drop the |---| line
+    return out
+
+
+def report_numbers_match_csvs(out) -> int:
+    """Check every cell of every sourced table of ``out``/REPORT.md against its CSV; return the numbers checked."""
+    report = (out / "REPORT.md").read_text(encoding="utf-8")
+    checked = 0
+    for source, rows in _markdown_tables(report).items():
+        csv = pd.read_csv(out / source)
+        assert rows[0] == [str(c) for c in csv.columns], f"{source}: columns differ"
+        assert len(rows) - 1 == len(csv), f"{source}: {len(rows) - 1} rows shown, {len(csv)} in the CSV"
+        for i, row in enumerate(rows[1:]):
+            for col, cell in zip(csv.columns, row):
+                value = csv.at[i, col]
+                if isinstance(value, str):
+                    assert cell == value.replace("|", "\\|").strip(), (source, i, col, cell, value)
+                elif pd.isna(value):
+                    assert cell == "", (source, i, col, cell)
+                else:
+                    assert abs(float(cell.replace(",", "")) - float(value)) <= 0.005 + 1e-9, \
+                        f"{source}, row {i}, {col}: REPORT.md shows {cell}, the CSV holds {value}"
+                    checked += 1
+    return checked
+
+
+@pytest.fixture()
+def saved_tables(tmp_path, monkeypatch):
+    """A results folder whose notebooks 'saved' a few tables with awkward values (NaN, ints, ±, negatives)."""
+    monkeypatch.setenv("ASD_RESULTS_DIR", str(tmp_path))
+    out = tmp_path / "smoke"
+    save_table(pd.DataFrame({"machine_type": ["fan", "pump", "global: one ROC"],
+                             "auc_paper": [98.54, 96.84, 93.44], "auc_ours": [71.234567, np.nan, 50.0],
+                             "auc_diff": [-27.305433, np.nan, -43.44], "n": [3, 4, 5]}),
+               "table1_paper_vs_ours", out)
+    save_table(pd.DataFrame({"method": ["IDNN", "Proposed approach"], "AUC": ["69.34 ± 0.78", "70.95 ± 1.47"],
+                             "parameters": [46416, 884376]}), "table2_with_peers", out)
+    save_table(pd.DataFrame({"band": ["0-1 kHz"], "share": [0.1234999]}), "fig4_bands", out)
+    return out
+
+
+def test_report_numbers_are_the_saved_csvs(saved_tables):
+    from asdlib.study.report import build_report
+
+    build_report("smoke")
+    report = (saved_tables / "REPORT.md").read_text(encoding="utf-8")
+    assert report_numbers_match_csvs(saved_tables) == 13  # 10 + 2 + 1 numbers in the three tables
+    assert "Source: `tables/table1_paper_vs_ours.csv`" in report
+    assert "Source: `tables/runs.csv`" in report          # the runs table is saved, then read back
+    # a table no notebook wrote is listed, not invented
+    assert "`tables/table3_features_dimensionality.csv` not written yet (notebook 05)" in report
+    assert "## Table 3" not in report
+
+
+def test_report_check_catches_a_number_that_differs(saved_tables):
+    """The check above is not vacuous: a REPORT.md number that is not its CSV's fails it."""
+    from asdlib.study.report import build_report
+
+    build_report("smoke")
+    path = saved_tables / "REPORT.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("71.23", "71.24"), encoding="utf-8")
+    with pytest.raises(AssertionError, match="71.24"):
+        report_numbers_match_csvs(saved_tables)

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asdlib.evaluate import PAPER_SELECTION_METRIC, metric_tables, select_checkpoints, summary_row
-from asdlib.metrics import global_metrics, pooled_metrics
+from asdlib.engine.evaluate import PAPER_SELECTION_METRIC, metric_tables, select_checkpoints, summary_row
+from asdlib.engine.metrics import global_metrics, pooled_metrics
 
 
 def _clips(type_offsets: dict[str, float], separation: float, seed: int) -> pd.DataFrame:
@@ -76,7 +76,7 @@ def test_ties_go_to_the_earliest_epoch_and_bad_tables_are_refused():
 
 
 def test_one_class_test_set_has_no_global_auc():
-    from asdlib.metrics import OneClassWarning
+    from asdlib.engine.metrics import OneClassWarning
 
     scores = _clips({"fan": 0.0, "valve": 0.0}, 2.0, 3)
     with pytest.warns(OneClassWarning, match="all clips"):

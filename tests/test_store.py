@@ -1,4 +1,4 @@
-"""Tests of asdlib.store: the int16 clip store (build once, reuse, stale detection, bad files)."""
+"""Tests of asdlib.data.store: the int16 clip store (build once, reuse, stale detection, bad files)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-import asdlib.store as store_mod
-from asdlib.audio import load_clip, save_wav
-from asdlib.dataset import add_class_index, scan_dataset
-from asdlib.store import ClipStore, StoreBuildError, StoreDataset, build_store, open_store
+import asdlib.data.store as store_mod
+from asdlib.data.audio import load_clip, save_wav
+from asdlib.data.dataset import add_class_index, scan_dataset
+from asdlib.data.store import ClipStore, StoreBuildError, StoreDataset, build_store, open_store
 
 import engine_helpers as H
 

@@ -1,4 +1,4 @@
-"""Tests of asdlib.synthetic: layout, counts, determinism, idempotence, and that the task is not trivial."""
+"""Tests of asdlib.data.synthetic: layout, counts, determinism, idempotence, and that the task is not trivial."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from asdlib.audio import load_wav, save_wav
-from asdlib.dataset import add_class_index
-from asdlib.synthetic import (
+from asdlib.data.audio import load_wav, save_wav
+from asdlib.data.dataset import add_class_index
+from asdlib.data.synthetic import (
     SMOKE_IDS,
     SyntheticDatasetError,
     energy_baseline_auc,

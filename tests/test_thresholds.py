@@ -1,4 +1,4 @@
-"""Decision thresholds (asdlib.thresholds): the gamma fit of the DCASE 2021+ baselines, the
+"""Decision thresholds (asdlib.deploy.thresholds): the gamma fit of the DCASE 2021+ baselines, the
 empirical quantile, reproducibility, the decision rule, and the training-clip scores they come from."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import scipy.stats
 import torch
 
 from asdlib.paths import SAMPLE_DIR
-from asdlib.thresholds import (ThresholdError, decide, fit_gamma, fit_thresholds, threshold_info,
+from asdlib.deploy.thresholds import (ThresholdError, decide, fit_gamma, fit_thresholds, threshold_info,
                                thresholds_at, training_scores)
 
 
@@ -113,8 +113,8 @@ class _Scorer:
     """The inference form of an untrained 1-s network, behind the scorer interface."""
 
     def __init__(self):
-        from asdlib.export import TorchScorer
-        from asdlib.model import build_model
+        from asdlib.deploy.export import TorchScorer
+        from asdlib.nets.model import build_model
 
         torch.manual_seed(0)
         self.inner = TorchScorer(build_model(clip_seconds=1.0), threads=1)
@@ -127,8 +127,8 @@ class _Scorer:
 
 
 def test_training_scores_scores_the_normal_training_clips_with_their_class():
-    from asdlib.audio import load_clip
-    from asdlib.dcase import class_index
+    from asdlib.data.audio import load_clip
+    from asdlib.data.dcase import class_index
 
     scorer = _Scorer()
     table = training_scores(scorer, SAMPLE_DIR, batch_size=4)

@@ -1,4 +1,4 @@
-"""Tests of asdlib.train: logs and checkpoints, determinism, resume after kill -9, refusing a
+"""Tests of asdlib.engine.train: logs and checkpoints, determinism, resume after kill -9, refusing a
 checkpoint of another configuration, DDP on CPU (gloo) under torchrun."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from asdlib.train import (ConfigMismatchError, epoch_generators, list_checkpoints, load_model,
-                          read_checkpoint, read_log, split_validation, train)
+from asdlib.engine.checkpoints import (ConfigMismatchError, list_checkpoints, load_model,
+                                       read_checkpoint)
+from asdlib.engine.train import epoch_generators, read_log, split_validation, train
 
 import engine_helpers as H
 

@@ -23,8 +23,8 @@
 # clips); paper profile about an hour, bound by the network (15 GB of archives), then a few
 # minutes of extraction and counting.
 #
-# **asdlib modules used**: `paths`, `dcase`, `dataset`, `download`, `synthetic`, `audio`,
-# `features`, `plots`, `outputs`, `reproduction`, `local_data`.
+# **asdlib modules used**: `paths`, `data.dcase`, `data.dataset`, `data.download`, `data.synthetic`, `data.audio`,
+# `nets.features`, `teaching.plots`, `outputs`, `study.runs`, `data.local_data`.
 #
 # ## Contents
 # 1. Parameters and imports
@@ -65,19 +65,20 @@ import pandas as pd
 import torch
 from IPython.display import Audio, display
 
-from asdlib.audio import (load_clip, load_wav)
-from asdlib.dataset import (count_files, scan_dataset)
-from asdlib.dcase import (ARCHIVE_MD5, SAMPLE_RATE, expected_file_counts, label_map_table,
-                          paper_archives)
-from asdlib.download import (DownloadError, check_disk, download_dcase, download_file,
-                             verify_counts)
-from asdlib.features import (LogMel)
-from asdlib.local_data import (check_dcase_tree, existing_tree)
+from asdlib.data.audio import (load_clip, load_wav)
+from asdlib.data.dataset import (count_files, scan_dataset)
+from asdlib.data.dcase import (ARCHIVE_MD5, SAMPLE_RATE, expected_file_counts, label_map_table,
+                               paper_archives)
+from asdlib.data.download import (DownloadError, check_disk, download_dcase, download_file,
+                                  verify_counts)
+from asdlib.data.local_data import (check_dcase_tree, existing_tree)
+from asdlib.data.synthetic import (anomaly_kind, energy_baseline_auc, generate_synthetic_dataset)
+from asdlib.engine.cpu import (configure_threads)
+from asdlib.nets.features import (LogMel)
 from asdlib.outputs import (profile_banner, save_fig, save_table)
 from asdlib.paths import (SAMPLE_DIR, data_dir, dcase_dir, results_dir)
-from asdlib.plots import (plot_logmels, plot_waveform)
-from asdlib.reproduction import (FIGURE_CLIP, get_profile, run_config)
-from asdlib.synthetic import (anomaly_kind, energy_baseline_auc, generate_synthetic_dataset)
+from asdlib.study.runs import (FIGURE_CLIP, get_profile, run_config)
+from asdlib.teaching.plots import (plot_logmels, plot_waveform)
 
 # %% [markdown]
 # ## 2. Where everything lives
@@ -89,6 +90,7 @@ from asdlib.synthetic import (anomaly_kind, energy_baseline_auc, generate_synthe
 # `ASD_DATA_DIR` (e.g. to a big disk for the 30 GB of archives and WAVs) and `ASD_RESULTS_DIR`.
 
 # %%
+configure_threads()  # torch threads for the cores this process may use (notebook 08)
 out = results_dir(profile)
 print(profile_banner(profile))
 print(get_profile(profile).description)
@@ -150,7 +152,7 @@ print(f"profile {profile}: training data in {root}, clips of {config.model.clip_
 #
 # 1. downloads into `<name>.zip.part`, and on a rerun **resumes** that file with an HTTP Range
 #    request instead of starting again;
-# 2. checks the **MD5 checksum** against the value registered in `asdlib.dcase.ARCHIVE_MD5`, and
+# 2. checks the **MD5 checksum** against the value registered in `asdlib.data.dcase.ARCHIVE_MD5`, and
 #    only then renames `.part` to `.zip`: a half-downloaded or corrupted archive is never used;
 # 3. extracts into a temporary folder and moves the files into place only when the whole archive
 #    extracted (**all or nothing**), then writes a marker file, so a rerun skips finished archives.
@@ -212,7 +214,7 @@ with tempfile.TemporaryDirectory(dir=out) as tmp:
 #
 # Without the 15 GB download there are only the 31 real clips of `data/sample/`: far too few to
 # train a network or measure an AUC. The smoke profile therefore trains and tests on **synthetic
-# machine sounds** made by `asdlib.synthetic`: every machine type has its own character (a fan's
+# machine sounds** made by `asdlib.data.synthetic`: every machine type has its own character (a fan's
 # airflow noise and blade tones, a pump's hum, a slider's sweeping tone and clicks...), every
 # machine ID differs from the others in a stable way, and every clip varies at random. Anomalies
 # change the *pattern* of the sound (an extra tone, a shifted resonance, a fast modulation,
@@ -429,13 +431,13 @@ saved = save_fig(fig, "sample_fan06_logmels", out)
 # ## Exercises
 #
 # Try each task first, on paper or in a new cell of your own. The cell under each task calls the
-# solution, a function of `asdlib.exercises` that computes the answer with the library's own
+# solution, a function of `asdlib.teaching.exercises` that computes the answer with the library's own
 # functions (`??ex01_split_totals` shows its code). None of them trains anything, and each takes
 # under a second in either profile. The numbers they print are discussed under "Answers", at the
 # end of the notebook.
 
 # %%
-from asdlib.exercises import (ex01_label_collisions, ex01_sample_durations, ex01_split_totals)
+from asdlib.teaching.exercises import (ex01_label_collisions, ex01_sample_durations, ex01_split_totals)
 
 # %% [markdown]
 # ### Exercise 1 (compute): how big is the task?
@@ -512,7 +514,7 @@ print("what load_clip keeps is the start of every file:", bool(durations.kept_is
 # **Exercise 3.** The ToyCar clips are 11.0 s long (176,000 samples), all the others 10.0 s.
 # `load_clip` neither resamples nor stretches: it keeps the first 160,000 samples, so ToyCar loses
 # its last second, and a clip shorter than 10 s would be padded with zeros at the end
-# (`asdlib.audio.fit_length`).
+# (`asdlib.data.audio.fit_length`).
 #
 # **Check your understanding.**
 #

@@ -22,8 +22,8 @@
 # **Run time**: 10 to 20 s on 2 CPU cores in either profile (one 10-s clip, no training); the
 # paper profile on a GPU is no different. Both profiles use the same real clip.
 #
-# **asdlib modules used**: `reproduction` (the figure clip), `audio`, `features`, `layers` (through
-# the model), `model`, `plots`, `outputs`, `paths`.
+# **asdlib modules used**: `study.runs` (the figure clip), `data.audio`, `nets.features`, `nets.layers` (through
+# the model), `nets.model`, `teaching.plots`, `outputs`, `paths`.
 #
 # ## Contents
 # 1. Parameters and imports
@@ -53,16 +53,18 @@ import numpy as np
 import torch
 import torchaudio
 
-from asdlib.audio import (load_clip)
-from asdlib.dcase import (SAMPLE_RATE)
-from asdlib.features import (HOP, N_FFT, N_MELS, LogMel, Wavegram, num_frames)
-from asdlib.model import (build_model)
+from asdlib.data.audio import (load_clip)
+from asdlib.data.dcase import (SAMPLE_RATE)
+from asdlib.engine.cpu import (configure_threads)
+from asdlib.nets.features import (HOP, LogMel, N_FFT, N_MELS, Wavegram, num_frames)
+from asdlib.nets.model import (build_model)
 from asdlib.outputs import (profile_banner, save_fig)
 from asdlib.paths import (results_dir)
-from asdlib.plots import (plot_features, plot_logmels, plot_mel_filterbank, plot_pipeline,
-                          plot_wavegram_rank)
-from asdlib.reproduction import (FIGURE_CLIP)
+from asdlib.study.runs import (FIGURE_CLIP)
+from asdlib.teaching.plots import (plot_features, plot_logmels, plot_mel_filterbank, plot_pipeline,
+                                   plot_wavegram_rank)
 
+configure_threads()  # torch threads for the cores this process may use (notebook 08)
 out = results_dir(profile)
 print(profile_banner(profile))
 
@@ -184,11 +186,11 @@ logmel_library = LogMel()(wave[None])[0]           # the torchaudio transform of
 diff = (logmel_by_hand - logmel_library).abs().max().item()
 print(f"log-Mel {tuple(logmel_by_hand.shape)}, range {logmel_by_hand.min():.1f} to "
       f"{logmel_by_hand.max():.1f} dB; largest difference from LogMel: {diff:.1e} dB")
-assert diff < 1e-2, "the hand-made log-Mel should equal asdlib.features.LogMel"
+assert diff < 1e-2, "the hand-made log-Mel should equal asdlib.nets.features.LogMel"
 
 # %% [markdown]
 # The hand-made spectrogram and the library's agree to float32 rounding (thousandths of a dB):
-# `asdlib.features.LogMel` is exactly these four steps. Here it is:
+# `asdlib.nets.features.LogMel` is exactly these four steps. Here it is:
 
 # %%
 fig = plot_logmels([logmel_by_hand], ["log-Mel of the anomalous fan clip, by hand"],
@@ -358,7 +360,7 @@ saved = save_fig(fig, "wavegram_rank", out)
 #
 # - The log-Mel is four steps: a 64 ms Hann STFT with 50 % overlap (313 frames x 513 bins), the
 #   power spectrum, a 128-band HTK Mel filterbank with Slaney normalisation, and 10 log10(x + 10⁻⁸).
-#   Built by hand, it equals `asdlib.features.LogMel` to float32 rounding.
+#   Built by hand, it equals `asdlib.nets.features.LogMel` to float32 rounding.
 # - The Wavegram is a learned strided convolution on the waveform, on the same 128 x 313 grid.
 # - The authors' separable Wavegram has 1,539 parameters instead of 131,200, but with a single
 #   input channel its depthwise step yields one number per frame, so all 128 channels are
@@ -373,12 +375,12 @@ saved = save_fig(fig, "wavegram_rank", out)
 # %% [markdown]
 # ## Exercises
 #
-# Try each task first; the cell under it calls the solution in `asdlib.exercises`, which computes
+# Try each task first; the cell under it calls the solution in `asdlib.teaching.exercises`, which computes
 # the answer with the library's functions (`??ex02_frames` shows the code). No training; each
 # cell takes about a second in either profile. The answers are at the end of the notebook.
 
 # %%
-from asdlib.exercises import (ex02_frames, ex02_wavegram_params, ex02_wavegram_rank)
+from asdlib.teaching.exercises import (ex02_frames, ex02_wavegram_params, ex02_wavegram_rank)
 
 # %% [markdown]
 # ### Exercise 1 (compute): frames for another hop

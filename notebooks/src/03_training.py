@@ -31,8 +31,8 @@
 # prints an estimate measured on your device). A finished run is reused, and an interrupted one
 # resumes from its last epoch.
 #
-# **asdlib modules used**: `reproduction`, `config`, `model`, `loss`, `train`, `store` (through
-# the trainer), `audio`, `features`, `plots`, `outputs`, `paths`.
+# **asdlib modules used**: `study.runs`, `engine.config`, `nets.model`, `nets.loss`, `engine.train`, `data.store` (through
+# the trainer), `data.audio`, `nets.features`, `teaching.plots`, `outputs`, `paths`.
 #
 # ## Contents
 # 1. Parameters and imports
@@ -68,17 +68,20 @@ import torch
 import torch.nn.functional as F
 from IPython.display import Audio, display
 
-from asdlib.audio import (load_clip)
-from asdlib.features import (LogMel)
-from asdlib.loss import (ArcFace, mixup, noisy_arcmix_loss)
-from asdlib.model import (build_model, parameter_counts)
+from asdlib.data.audio import (load_clip)
+from asdlib.engine.checkpoints import (list_checkpoints)
+from asdlib.engine.cpu import (configure_threads)
+from asdlib.engine.train import (read_log, split_validation, training_table)
+from asdlib.nets.features import (LogMel)
+from asdlib.nets.loss import (ArcFace, mixup, noisy_arcmix_loss)
+from asdlib.nets.model import (build_model, parameter_counts)
 from asdlib.outputs import (profile_banner, save_fig)
 from asdlib.paths import (SAMPLE_DIR, results_dir)
-from asdlib.plots import (plot_arcface_geometry, plot_lambda_histogram, plot_logmels,
-                          plot_training_curves)
-from asdlib.reproduction import (ensure_trained, params_at_paper_length, run_config, run_dir)
-from asdlib.train import (list_checkpoints, read_log, split_validation, training_table)
+from asdlib.study.runs import (ensure_trained, params_at_paper_length, run_config)
+from asdlib.teaching.plots import (plot_arcface_geometry, plot_lambda_histogram, plot_logmels,
+                                   plot_training_curves)
 
+configure_threads()  # torch threads for the cores this process may use (notebook 08)
 out = results_dir(profile)
 print(profile_banner(profile))
 
@@ -99,7 +102,7 @@ print(profile_banner(profile))
 # ## 3. The run configuration
 #
 # Every setting of a training run lives in one TOML file, `configs/<profile>/proposed.toml`; what
-# the file leaves out takes the paper's value (`asdlib.config`). Side by side, the two profiles:
+# the file leaves out takes the paper's value (`asdlib.engine.config`). Side by side, the two profiles:
 
 # %%
 configs = {p: run_config(p, "proposed") for p in ("smoke", "paper")}
@@ -216,7 +219,7 @@ saved = save_fig(fig, "mixup_example", out)
 # 0.7, about 7 dB lower (10 log10(0.3²/0.7²) ≈ −7.4 dB), and its line near 2 kHz is only faintly
 # visible. The mixture's label is 70 % "fan 06" and 30 % "pump 04".
 #
-# In training, `asdlib.loss.mixup` does this for a whole batch: one λ, and a random permutation
+# In training, `asdlib.nets.loss.mixup` does this for a whole batch: one λ, and a random permutation
 # of the batch as the partners. With a batch of four clips of classes 0 to 3:
 
 # %%
@@ -283,7 +286,7 @@ print(f"loss without margin {F.cross_entropy(plain[None], target):.2g}, "
 # "non-easy margin" fallback of ArcFace, see the `ArcFace` docstring.)
 #
 # The same geometry as a picture: left, the angles on the unit circle; right, the true-class
-# logit against the angle θ with and without the margin (computed by `asdlib.loss.ArcFace`),
+# logit against the angle θ with and without the margin (computed by `asdlib.nets.loss.ArcFace`),
 # and the other class's logit:
 
 # %%
@@ -343,7 +346,7 @@ print(f"Noisy-ArcMix loss {noisy:.3f}  vs  ArcMix (margin at each label) {arcmix
 # %% [markdown]
 # The two differ: with the margin at y_a only, the partner class keeps its plain cosine logit
 # and is "easier" than in ArcMix. Note also that the label mixing happens in the loss, never on the
-# one-hot vectors: the margin always goes to one whole class. `asdlib.train` computes exactly
+# one-hot vectors: the margin always goes to one whole class. `asdlib.engine.train` computes exactly
 # `lam * CE(logits, y_a) + (1 - lam) * CE(logits, y_b)` on the margin-at-y_a logits.
 #
 # **What the unfolded λ does.** Since λ ~ Beta(0.2, 0.2) is used as drawn, λ < 0.5 in half of the
@@ -446,7 +449,7 @@ print(f"device: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else
 # %% [markdown]
 # ### One training step, written out
 #
-# Before handing training to the library, here is one complete step as `asdlib.train` runs it,
+# Before handing training to the library, here is one complete step as `asdlib.engine.train` runs it,
 # on a fresh network and one batch of this profile's training clips: mixup, forward, loss,
 # backward, step.
 
@@ -479,11 +482,11 @@ with torch.no_grad():
 grad_norm = torch.sqrt(sum((p.grad ** 2).sum() for p in net_demo.parameters() if p.grad is not None))
 print(f"batch of {len(target)} clips, lambda = {lam:.3f} (y_a is the {'major' if lam >= 0.5 else 'minor'} part)")
 print(f"loss {loss.item():.3f}; gradient norm {grad_norm:.2f}; same batch after one step: {after.item():.3f}")
-print(f"same loss as asdlib.loss.noisy_arcmix_loss: {bool(same_as_library)}")
+print(f"same loss as asdlib.nets.loss.noisy_arcmix_loss: {bool(same_as_library)}")
 
 # %% [markdown]
 # (The loss after the step is computed with BatchNorm still in training mode, on the same batch,
-# so it shows the direction of one step, not a real improvement.) `asdlib.train.train` repeats
+# so it shows the direction of one step, not a real improvement.) `asdlib.engine.train.train` repeats
 # exactly this for every batch of every epoch, then steps the learning-rate schedule, validates
 # and saves a checkpoint.
 #
@@ -610,12 +613,12 @@ for path in [folder / "config.json", folder / "train_log.jsonl", *list_checkpoin
 # %% [markdown]
 # ## Exercises
 #
-# Try each task first; the cell under it calls the solution in `asdlib.exercises`, which computes
+# Try each task first; the cell under it calls the solution in `asdlib.teaching.exercises`, which computes
 # the answer with the library's functions (`??ex03_mixup_lambda` shows the code). Nothing here
 # trains: each cell takes about a second in either profile. The answers are at the end.
 
 # %%
-from asdlib.exercises import (ex03_arcface_loss_vs_angle, ex03_global_kernel, ex03_mixup_lambda,
+from asdlib.teaching.exercises import (ex03_arcface_loss_vs_angle, ex03_global_kernel, ex03_mixup_lambda,
                               ex03_params_vs_embedding)
 
 # %% [markdown]
@@ -638,7 +641,7 @@ arc["loss"].round(3)
 # The authors draw one λ ~ Beta(0.2, 0.2) per batch and put the margin on y_a, whose weight in
 # the mixture is λ (section 7). Predict: in what share of the batches is y_a the *minor* part of
 # the input (λ < 0.5)? Under a tenth of it (λ < 0.1)? Then change α to 1 (λ uniform) and
-# predict again. The solution draws λ with `asdlib.loss.mixup` itself, 20,000 times.
+# predict again. The solution draws λ with `asdlib.nets.loss.mixup` itself, 20,000 times.
 
 # %%
 for alpha in (0.2, 1.0):

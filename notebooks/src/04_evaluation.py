@@ -31,9 +31,10 @@
 # Paper profile: scoring every saved checkpoint (15, one every 20 epochs) on the 10,868 test
 # clips takes some minutes on one GPU, plus the 300-epoch training if notebook 03 has not done it.
 #
-# **asdlib modules used**: `reproduction`, `evaluate`, `metrics`, `loss`, `dcase`, `train`,
-# `model`, `complexity`, `paper_numbers`, `authors_scores`, `authors_checkpoint`, `plots`, `outputs`,
-# `paths`.
+# **asdlib modules used**: `study.runs`, `study.tables` (every table built once),
+# `engine.evaluate`, `engine.metrics`, `engine.checkpoints`, `engine.authors_checkpoint`,
+# `engine.complexity`, `nets.loss`, `nets.model`, `data.dcase`, `study.paper_numbers`,
+# `study.authors_scores`, `teaching.plots`, `outputs`, `paths`.
 #
 # ## Contents
 # 1. Parameters and imports
@@ -70,24 +71,31 @@ import torch
 from IPython.display import display
 from sklearn.metrics import roc_curve
 
-from asdlib.audio import (load_clip)
-from asdlib.authors_checkpoint import (fetch_authors_checkpoint, load_authors_checkpoint)
-from asdlib.authors_scores import (AUTHORS_SCORES_SOURCE, authors_scores_tables, load_authors_scores)
-from asdlib.complexity import (count_macs, cpu_latency)
-from asdlib.dcase import (PAPER_TYPE_MASKS, class_index, label_map_table, paper_mask_type)
-from asdlib.evaluate import (PROTOCOL_NOTES, evaluation_clips, score_checkpoint, score_clips)
-from asdlib.metrics import (MAX_FPR, TABLE1_ORDER, auc_pauc, metrics_wide)
-from asdlib.model import (ModelConfig, build_model)
+from asdlib.data.audio import (load_clip)
+from asdlib.data.dcase import (PAPER_TYPE_MASKS, class_index, label_map_table, paper_mask_type)
+from asdlib.data.synthetic import (generate_synthetic_dataset)
+from asdlib.engine.authors_checkpoint import (fetch_authors_checkpoint, load_authors_checkpoint)
+from asdlib.engine.checkpoints import (load_model)
+from asdlib.engine.complexity import (count_macs, cpu_latency)
+from asdlib.engine.cpu import (configure_threads)
+from asdlib.engine.evaluate import (PROTOCOL_NOTES, evaluation_clips, score_checkpoint, score_clips)
+from asdlib.engine.metrics import (MAX_FPR, auc_pauc)
+from asdlib.engine.train import (read_log)
+from asdlib.nets.model import (ModelConfig, build_model)
 from asdlib.outputs import (profile_banner, save_fig, save_table)
-from asdlib.paper_numbers import (paper_table1, paper_table1_wide, paper_table2, table1_row_means)
 from asdlib.paths import (SAMPLE_DIR, data_dir, results_dir)
-from asdlib.plots import (plot_auc_by_epoch, plot_roc_curves, plot_score_histograms,
-                          plot_scores_per_id)
-from asdlib.reproduction import (ensure_evaluated, ensure_runs, params_at_paper_length, run_config,
-                                 run_dir, selected_checkpoint, table1_reproduced)
-from asdlib.synthetic import (generate_synthetic_dataset)
-from asdlib.train import (load_model, read_log)
+from asdlib.study.authors_scores import (AUTHORS_SCORES_SOURCE, authors_scores_tables,
+                                         load_authors_scores)
+from asdlib.study.paper_numbers import (table1_row_means)
+from asdlib.study.runs import (ensure_evaluated, ensure_runs, params_at_paper_length, run_config,
+                               run_dir, selected_checkpoint)
+from asdlib.study.tables import (authors_checkpoint_comparison, table1_comparison, table1_layout,
+                                 table1_quoted, table1_reproduced, table1_with_ours,
+                                 table2_comparison, table2_rows, table2_with_ours)
+from asdlib.teaching.plots import (plot_auc_by_epoch, plot_roc_curves, plot_score_histograms,
+                                   plot_scores_per_id)
 
+configure_threads()             # threads for the cores this process may use (notebook 08)
 out = results_dir(profile)
 banner = profile_banner(profile)
 print(banner)
@@ -215,7 +223,7 @@ pooled_paper[["machine_type", "n_clips", "ids"]]
 # > $\frac{1}{2}\left(1 + \frac{A - p^2/2}{p - p^2/2}\right)$, which is 0.5 at chance and 1 for a
 # > perfect detector, not the raw area $A$ divided by $p$.
 #
-# Both forms for one machine type of our test set, next to `asdlib.metrics.auc_pauc`:
+# Both forms for one machine type of our test set, next to `asdlib.engine.metrics.auc_pauc`:
 
 # %%
 g = clips[clips.machine_type == "fan"]
@@ -339,7 +347,7 @@ print("epochs picked:", picked.to_dict())
 # ## 8. Table 1: AUC and pAUC per machine type
 #
 # Table 1 of the paper compares the proposed model with seven published methods. Their rows, and
-# the paper's own "Proposed approach" row, are **quoted** from the paper (`asdlib.paper_numbers`),
+# the paper's own "Proposed approach" row, are **quoted** from the paper (`asdlib.study.paper_numbers`),
 # never computed here. Our rows come from this profile's run, under both metric protocols and all
 # three checkpoint selections (`table1_reproduced`, long format):
 
@@ -348,41 +356,21 @@ ours_long = table1_reproduced(profile, "proposed")
 ours_long.head(8)
 
 # %% [markdown]
-# We lay ours out like the paper (one row per method, AUC and pAUC per machine type) with three
-# descriptive columns: which metric protocol, which checkpoint selection, where the row comes from.
+# `table1_layout` lays ours out like the paper (one row per method, AUC and pAUC per machine
+# type) with three descriptive columns: which metric protocol, which checkpoint selection, where
+# the row comes from:
 
 # %%
-METRIC_LABEL = {"official": "official (per-ID mean)", "pooled": "pooled (authors' masks)"}
-SELECTION_LABEL = {"paper": "best global test AUC (selected on test data)",
-                   "validation": "lowest validation loss", "last": "last epoch"}
-
-
-def table1_layout(long, method, source):
-    """Wide Table 1 rows (one per metric x selection) from a long table of per-type metrics."""
-    rows = []
-    long = long[long.metric != "global"]          # one number, not per type: Table 2
-    for (metric, sel), g in long.groupby(["metric", "selection"], sort=False):
-        w = metrics_wide(g[g.machine_type.isin(TABLE1_ORDER)], method=method).reset_index()
-        rows.append(w.assign(metric=METRIC_LABEL[metric], selection=SELECTION_LABEL[sel], source=source))
-    wide = pd.concat(rows, ignore_index=True)
-    return wide.rename(columns={f"{t}_{v}": f"{t} {'AUC' if v == 'auc' else 'pAUC'} [%]"
-                                for t in TABLE1_ORDER for v in ("auc", "pauc")})
+table1_layout(ours_long, "ours", "this run").round(2)
 
 # %% [markdown]
-# The quoted rows carry their citation; the peers' numbers are per-ID averages as published, the
-# paper's own row is the authors' pooled metric at their test-selected checkpoint.
+# The quoted rows (`table1_quoted`) carry their citation; the peers' numbers are per-ID averages
+# as published, the paper's own row is the authors' pooled metric at their test-selected
+# checkpoint. `table1_with_ours` puts the quoted rows and ours in one table, the one saved (every
+# table of the paper is built once, in `asdlib.study.tables`; REPORT.md reads the saved CSV):
 
 # %%
-cites = paper_table1().drop_duplicates("method").set_index("method")["citation"]
-quoted = paper_table1_wide()
-quoted["metric"] = np.where(quoted.method.str.startswith("Proposed"), METRIC_LABEL["pooled"],
-                            "official (per-ID mean), as published")
-quoted["selection"] = np.where(quoted.method.str.startswith("Proposed"),
-                               SELECTION_LABEL["paper"] + ", authors' code", "as published")
-quoted["source"] = "quoted from Neri & Carli 2024, Table 1; " + quoted.method.map(cites)
-ours_wide = table1_layout(ours_long, f"Proposed, reproduced ({profile} profile)",
-                          f"this project, {profile} profile (computed)")
-table1 = pd.concat([quoted, ours_wide], ignore_index=True)
+table1 = table1_with_ours(profile)
 table1.round(2)
 
 # %%
@@ -436,43 +424,13 @@ pd.DataFrame({"this run": [chosen["pooled_auc"], chosen["global_auc"], chosen["o
                     "official per-ID mean (the peers' protocol)"]).round(2)
 
 # %% [markdown]
-# Our Table 2 rows therefore report the global AUC/pAUC as `auc`/`pauc` (comparable with the
-# paper's 93.44 / 85.71) and keep the per-type means beside them, labelled. Quoted rows first:
-
-# %%
-t2_quoted = paper_table2()[["method", "parameters", "auc", "pauc"]].assign(
-    metric=np.where(paper_table2().method.str.startswith("Proposed"),
-                    "global (one ROC over all test clips), authors' code", "official (per-ID mean), as published"),
-    selection=quoted.selection,
-    source="quoted from Neri & Carli 2024, Table 2; " + paper_table2().citation)
-
-
-def averages(long, method, source):
-    """Table 2 rows (one per checkpoint selection): global AUC/pAUC, then the per-type means beside it."""
-    rows = []
-    for sel, g in long.groupby("selection", sort=False):
-        t = g.set_index(["metric", "machine_type"])
-
-        def get(metric, mt, v):
-            return t[v].get((metric, mt), np.nan)
-
-        rows.append({"method": method, "parameters": f"{n_params['total']:,}",
-                     "auc": get("global", "global", "auc"), "pauc": get("global", "global", "pauc"),
-                     "auc_pooled_type_mean": get("pooled", "average", "auc"),
-                     "pauc_pooled_type_mean": get("pooled", "average", "pauc"),
-                     "auc_official_mean": get("official", "average", "auc"),
-                     "pauc_official_mean": get("official", "average", "pauc"),
-                     "metric": "global (one ROC over all test clips)",
-                     "selection": SELECTION_LABEL[sel], "source": source})
-    return pd.DataFrame(rows)
-
-# %% [markdown]
+# Our Table 2 rows (`table2_rows`, one per checkpoint selection) therefore report the global
+# AUC/pAUC as `auc`/`pauc` (comparable with the paper's 93.44 / 85.71) and keep the per-type
+# means beside them, labelled; `table2_with_ours` puts the quoted rows (`table2_quoted`) first.
 # Our rows carry the measured count, 884,376, where the paper prints "884 k":
 
 # %%
-t2_ours = averages(ours_long, f"Proposed, reproduced ({profile} profile)",
-                   f"this project, {profile} profile (computed; parameters measured on the 10-s network)")
-table2 = pd.concat([t2_quoted, t2_ours], ignore_index=True)
+table2 = table2_with_ours(profile)
 table2.round(2)
 
 # %%
@@ -481,6 +439,25 @@ saved = save_table(table2, "table2_parameters_average", out,
                    f"from Neri & Carli 2024; ours: auc/pauc are the global values (one ROC over all "
                    f"test clips, as the paper's 93.44 / 85.71), with the pooled per-type mean and the "
                    f"official per-ID mean beside them. {banner}")
+
+# %% [markdown]
+# The paper's row beside ours, with the difference, for Tables 1 and 2 (`table1_comparison`,
+# `table2_comparison`): the faithful value (the authors' metric at their test-selected
+# checkpoint), ours minus the paper's, and the honest value (official metric, validation-selected
+# checkpoint). REPORT.md shows these two tables and the selection summary as saved here.
+
+# %%
+table1_vs = table1_comparison(profile)
+saved = save_table(table1_vs, "table1_paper_vs_ours", out,
+                   caption=f"Table 1, proposed model: the paper's row (quoted) beside ours (pooled per-type "
+                           f"ROC at the test-selected checkpoint), the difference and the honest value. {banner}")
+table2_vs = table2_comparison(profile)
+saved = save_table(table2_vs, "table2_paper_vs_ours", out,
+                   caption=f"Table 2, proposed model: parameters and the global AUC/pAUC beside the paper's "
+                           f"(quoted), the difference, the per-type mean and the honest value. {banner}")
+saved = save_table(selection, "model_selection", out,
+                   caption=f"The checkpoint each selection protocol picks for the proposed run. {banner}")
+table1_vs.round(2)
 
 # %% [markdown]
 # ## 10. Complexity: parameters, multiply-accumulates, latency
@@ -653,13 +630,16 @@ if ckpt_path is not None and profile == "paper":
     theirs_wide = table1_layout(theirs, "authors' checkpoint, scored here",
                                 "this project: the authors' released weights").assign(
         selection="released by the authors (chosen on the global test AUC)")
+    quoted = table1_quoted()
     authors_t1 = pd.concat([quoted[quoted.method.str.startswith("Proposed")], theirs_wide],
                            ignore_index=True)
     save_table(authors_t1, "table1_auc_pauc_authors_checkpoint", out,
                caption=f"Table 1 for the authors' released checkpoint, scored by this code. {banner}")
+    save_table(authors_checkpoint_comparison(out), "authors_checkpoint_vs_paper", out,
+               caption=f"The authors' released checkpoint scored by this code beside the paper's numbers. {banner}")
     display(authors_t1.round(2))
-    display(averages(theirs, "authors' checkpoint, scored here",
-                     "this project: the authors' released weights").drop(columns="selection").round(2))
+    display(table2_rows(theirs, "authors' checkpoint, scored here", "this project: the authors' released weights",
+                        n_params["total"]).drop(columns="selection").round(2))
 
 # %% [markdown]
 # In the smoke profile: their scores on the 31 bundled real clips, averaged per type and label
@@ -698,13 +678,13 @@ if ckpt_path is not None and profile != "paper":
 # %% [markdown]
 # ## Exercises
 #
-# Try each task first; the cell under it calls the solution in `asdlib.exercises`, which computes
+# Try each task first; the cell under it calls the solution in `asdlib.teaching.exercises`, which computes
 # the answer with the library's functions (`??ex04_official_by_groupby` shows the code). Nothing
 # here trains: the cells use the scores this notebook already loaded, the authors' score arrays
 # or a small synthetic case, and take a few seconds at most. The answers are at the end.
 
 # %%
-from asdlib.exercises import (ex04_global_vs_per_id, ex04_official_by_groupby, ex04_pauc_limits,
+from asdlib.teaching.exercises import (ex04_global_vs_per_id, ex04_official_by_groupby, ex04_pauc_limits,
                               ex04_selection_bias)
 
 # %% [markdown]

@@ -27,8 +27,8 @@
 # checkpoints; longer when other work shares the cores); a second run reuses them and takes
 # seconds. Paper profile: nine more 300-epoch runs, some hours each on one GPU.
 #
-# **asdlib modules used**: `reproduction`, `config`, `model`, `complexity`, `paper_numbers`,
-# `train`, `evaluate` (through `reproduction`), `outputs`, `paths`.
+# **asdlib modules used**: `study.runs`, `study.tables`, `engine.config`, `nets.model`, `engine.complexity`, `study.paper_numbers`,
+# `engine.train`, `engine.evaluate` (through `study.runs`), `outputs`, `paths`.
 #
 # ## Contents
 # 1. Parameters and imports
@@ -53,18 +53,22 @@ authors_checkpoint = False  # run_all.sh -p authors_checkpoint True; unused here
 # %%
 import pandas as pd
 
-from asdlib.complexity import (count_macs, human_count)
-from asdlib.dcase import (class_index)
-from asdlib.metrics import (bootstrap_auc)
+from asdlib.data.dcase import (class_index)
+from asdlib.data.synthetic import (generate_synthetic_dataset)
+from asdlib.engine.complexity import (count_macs, human_count)
+from asdlib.engine.cpu import (configure_threads)
+from asdlib.engine.metrics import (bootstrap_auc)
+from asdlib.nets.model import (paper_length_network)
 from asdlib.outputs import (profile_banner, save_fig, save_table)
-from asdlib.paper_numbers import (paper_table3, paper_table4)
 from asdlib.paths import (results_dir)
-from asdlib.plots import (plot_ablation_bars)
-from asdlib.reproduction import (HONEST_RUNS, TABLE3_RUNS, TABLE4_RUNS, ensure_runs,
-                                 paper_length_network, params_at_paper_length, run_config, run_dir,
-                                 runs_summary)
-from asdlib.synthetic import (generate_synthetic_dataset)
+from asdlib.study.paper_numbers import (paper_table3, paper_table4)
+from asdlib.study.runs import (HONEST_RUNS, TABLE3_RUNS, TABLE4_RUNS, ensure_runs,
+                               params_at_paper_length, run_config, run_dir)
+from asdlib.study.tables import (TABLES_3_4_LEGEND, honest_variants_table, runs_summary,
+                                 table3_with_ours, table4_with_ours)
+from asdlib.teaching.plots import (plot_ablation_bars)
 
+configure_threads()  # torch threads for the cores this process may use (notebook 08)
 out = results_dir(profile)
 banner = profile_banner(profile)
 print(banner)
@@ -190,25 +194,14 @@ summary.round(2)
 # The paper's values stand in columns marked "quoted"; they are copied from the paper, not
 # computed here.
 
+#
+# `paper_vs_ours` (in `asdlib.study.tables`, where every table of the paper is built once) puts
+# the quoted columns and ours side by side, one row per run; `table3_with_ours` applies it to
+# Table 3's runs:
+
 # %%
-def paper_vs_ours(paper_df, names, keep):
-    """Quoted paper columns ``keep`` + AUC/pAUC, then ours (faithful and honest), one row per run."""
-    t = paper_df[keep].copy()
-    t.insert(0, "run", names)
-    s = summary.loc[names]
-    for v, name in (("auc", "AUC"), ("pauc", "pAUC")):
-        t[f"{name} [%] paper (quoted)"] = paper_df[v].to_numpy()
-        t[f"{name} [%] ours, faithful"] = s[f"global_paper_{v}"].to_numpy()
-        t[f"{name} [%] ours, faithful per-type mean"] = s[f"pooled_paper_{v}"].to_numpy()
-        t[f"{name} [%] ours, honest"] = s[f"official_validation_{v}"].to_numpy()
-    return t
-
-
-#: What the columns of Tables 3 and 4 mean (their captions).
-LEGEND = ("'faithful': global AUC (one ROC over all test clips) at the checkpoint with the best "
-          "global test AUC, per-type mean beside it; 'honest': official per-ID metric, checkpoint "
-          "with the lowest validation loss")
-table3 = paper_vs_ours(paper_table3(), list(TABLE3_RUNS), ["study", "features", "h"])
+LEGEND = TABLES_3_4_LEGEND      # what the faithful and honest columns mean (the captions)
+table3 = table3_with_ours(profile, summary)
 saved = save_table(table3, "table3_features_dimensionality", out,
                    caption="Table 3: features and ArcFace dimension h. 'paper (quoted)': Neri & Carli "
                            f"2024, Table 3; {LEGEND}. {banner}")
@@ -227,9 +220,7 @@ table3.round(2)
 # The same comparison for the ablation of Table 4, with the parameter counts beside the paper's:
 
 # %%
-table4 = paper_vs_ours(paper_table4(), list(TABLE4_RUNS), ["method", "parameters"])
-table4 = table4.rename(columns={"parameters": "parameters paper (quoted)"})
-table4.insert(3, "parameters ours (10-s network)", params.loc[list(TABLE4_RUNS), "total"].to_numpy())
+table4 = table4_with_ours(profile, summary)
 saved = save_table(table4, "table4_ablation", out,
                    caption="Table 4: ablation of separable convolutions and attention. 'paper (quoted)': "
                            f"Neri & Carli 2024, Table 4; {LEGEND}; parameters measured on the 10-s "
@@ -246,7 +237,7 @@ table4.round(2)
 # Both tables as one bar chart: per run, our faithful AUC (global AUC, test-selected checkpoint)
 # and our honest AUC (official per-ID mean, validation-selected checkpoint), with the paper's
 # quoted value as a black diamond. The error bars are 95 % **bootstrap** intervals over the test
-# clips (`asdlib.metrics.bootstrap_auc`: clips resampled within each machine ID and label): how
+# clips (`asdlib.engine.metrics.bootstrap_auc`: clips resampled within each machine ID and label): how
 # much the number would move with another draw of test clips. They are not seed error bars: the
 # spread between training runs with different seeds needs several runs per variant, which neither
 # the paper nor this smoke profile trains, and it would add to these intervals.
@@ -289,13 +280,8 @@ saved = save_fig(fig, "ablation_bars", out)
 # it is empty for `distinct_labels`.
 
 # %%
-honest_names = ["proposed", *HONEST_RUNS]
-honest = summary.loc[honest_names, ["label_map", "official_validation_auc", "official_validation_pauc",
-                                    "official_last_auc", "official_last_pauc",
-                                    "pooled_paper_auc", "pooled_paper_pauc"]].copy()
-honest.insert(0, "variant", ["as the authors", *HONEST_RUNS.values()])
-honest.insert(2, "parameters (10-s network)", params.loc[honest_names, "total"].to_numpy())
-saved = save_table(honest.reset_index(), "honest_variants", out,
+honest = honest_variants_table(profile, summary)
+saved = save_table(honest, "honest_variants", out,
                    caption="Honest variants (not in the paper): official per-ID metric at the "
                            "validation-selected and last checkpoints, and the authors' pooled metric "
                            f"at the test-selected checkpoint where defined. {banner}")
@@ -360,7 +346,7 @@ others.mean().round(2).to_frame("mean over the other IDs").T
 # %% [markdown]
 # ## Exercises
 #
-# Try each task first; the cell under it calls the solution in `asdlib.exercises`, which computes
+# Try each task first; the cell under it calls the solution in `asdlib.teaching.exercises`, which computes
 # the answer with the library's functions (`??ex05_variant_params` shows the code). Nothing here
 # trains: the cells build networks without training them and read saved scores, a few seconds in
 # all. The answers are at the end.
@@ -368,7 +354,7 @@ others.mean().round(2).to_frame("mean over the other IDs").T
 # %%
 from IPython.display import display
 
-from asdlib.exercises import (ex05_auc_bootstrap, ex05_macs_vs_params, ex05_variant_params)
+from asdlib.teaching.exercises import (ex05_auc_bootstrap, ex05_macs_vs_params, ex05_variant_params)
 
 # %% [markdown]
 # ### Exercise 1 (compute): the parameter counts by hand
@@ -394,7 +380,7 @@ ex05_macs_vs_params().round(3)
 # ### Exercise 3 (compute): how large is the test-set noise?
 #
 # Resample the 10,868 clips of the authors' score arrays with replacement 200 times and compute
-# the global AUC each time (a bootstrap, `asdlib.metrics.bootstrap_auc`, which keeps the numbers
+# the global AUC each time (a bootstrap, `asdlib.engine.metrics.bootstrap_auc`, which keeps the numbers
 # of normal and anomalous clips): the spread of those AUCs, a 95 % interval and the standard
 # error it implies, estimates how much one AUC varies with the test clips drawn. Is the paper's
 # 1.17-point gap between [X_Mel] and [X_Mel, X_Wav] (Table 3, quoted) clearly larger? Then do

@@ -24,8 +24,8 @@
 # 30 s more for each of its two runs it must train first). Paper profile: a few minutes on one
 # GPU (attention maps of the 10,868 test clips, twice).
 #
-# **asdlib modules used**: `reproduction`, `train`, `model`, `features`, `audio`, `evaluate`,
-# `store`, `dataset`, `paper_numbers`, `authors_checkpoint`, `plots`, `outputs`, `paths`.
+# **asdlib modules used**: `study.runs`, `study.attention`, `engine.train`, `nets.model`, `nets.features`, `data.audio`, `engine.evaluate`,
+# `data.store`, `data.dataset`, `study.paper_numbers`, `engine.authors_checkpoint`, `teaching.plots`, `outputs`, `paths`.
 #
 # ## Contents
 # 1. Parameters and imports
@@ -51,21 +51,24 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from asdlib.audio import (load_clip)
-from asdlib.authors_checkpoint import (fetch_authors_checkpoint, load_authors_checkpoint)
-from asdlib.dataset import (scan_dataset)
-from asdlib.evaluate import (evaluation_clips)
-from asdlib.features import (mel_bin_centres_hz)
+from asdlib.data.audio import (load_clip)
+from asdlib.data.dataset import (scan_dataset)
+from asdlib.data.store import (build_store)
+from asdlib.data.synthetic import (generate_synthetic_dataset)
+from asdlib.engine.authors_checkpoint import (fetch_authors_checkpoint, load_authors_checkpoint)
+from asdlib.engine.checkpoints import (load_model)
+from asdlib.engine.cpu import (configure_threads)
+from asdlib.engine.evaluate import (evaluation_clips)
+from asdlib.engine.train import (resolve_device)
+from asdlib.nets.features import (mel_bin_centres_hz)
 from asdlib.outputs import (profile_banner, save_fig, save_table)
-from asdlib.paper_numbers import (PAPER_FIG4_CLAIMS, fig4_bands)
 from asdlib.paths import (SAMPLE_DIR, data_dir, results_dir)
-from asdlib.plots import (plot_attention_maps, plot_attention_stats)
-from asdlib.reproduction import (FIGURE_CLIP, attention_bands, attention_statistics, ensure_runs,
-                                 fig4_band_check, run_config, selected_checkpoint)
-from asdlib.store import (build_store)
-from asdlib.synthetic import (generate_synthetic_dataset)
-from asdlib.train import (load_model, resolve_device)
+from asdlib.study.attention import (attention_bands, attention_statistics, fig4_band_check)
+from asdlib.study.paper_numbers import (PAPER_FIG4_CLAIMS, fig4_bands)
+from asdlib.study.runs import (FIGURE_CLIP, ensure_runs, run_config, selected_checkpoint)
+from asdlib.teaching.plots import (plot_attention_maps, plot_attention_stats)
 
+configure_threads()  # torch threads for the cores this process may use (notebook 08)
 out = results_dir(profile)
 banner = profile_banner(profile)
 device = resolve_device("auto")
@@ -357,13 +360,13 @@ if net_authors is not None:
 # %% [markdown]
 # ## Exercises
 #
-# Try each task first; the cell under it calls the solution in `asdlib.exercises`, which computes
+# Try each task first; the cell under it calls the solution in `asdlib.teaching.exercises`, which computes
 # the answer with the library's functions (`??ex06_share_at_half` shows the code). Nothing here
 # trains: the cells build untrained networks or use this notebook's trained `net`, on the figure
 # clip, in about a second each. The answers are at the end.
 
 # %%
-from asdlib.exercises import (ex06_fig4_band_bins, ex06_share_at_half, ex06_weighted_logmel)
+from asdlib.teaching.exercises import (ex06_fig4_band_bins, ex06_share_at_half, ex06_weighted_logmel)
 
 # %% [markdown]
 # ### Exercise 1 (compute): the 0.5 floor at initialisation

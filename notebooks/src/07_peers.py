@@ -32,8 +32,8 @@
 # seed, on one GPU; `run_all.sh --profile paper` prints the estimate for every run and seed
 # before it starts (`--seeds N`, default 1).
 #
-# **asdlib modules used**: `peers`, `methods`, `comparison`, `reproduction`, `complexity`,
-# `paper_numbers`, `plots`, `outputs`, `paths`.
+# **asdlib modules used**: `nets.peers`, `nets.methods`, `study.comparison`, `study.runs`, `engine.complexity`,
+# `study.paper_numbers`, `teaching.plots`, `outputs`, `paths`.
 #
 # ## Contents
 # 1. Parameters and imports
@@ -65,18 +65,19 @@ authors_checkpoint = False  # run_all.sh -p authors_checkpoint True; unused here
 import pandas as pd
 from IPython.display import display
 
-from asdlib.comparison import (PROTOCOL_TEXT, complexity_table, measured_long, own_protocol_table,
-                               protocol_effects, seed_spread, seed_summary, table1_with_peers,
-                               table2_with_peers)
-from asdlib.methods import (PEERS)
-from asdlib.model import (ModelConfig, build_model, parameter_counts)
+from asdlib.engine.cpu import (configure_threads)
+from asdlib.nets.methods import (PEERS)
+from asdlib.nets.model import (ModelConfig, build_model, paper_length_network, parameter_counts)
 from asdlib.outputs import (profile_banner, save_fig, save_table)
 from asdlib.paths import (results_dir)
-from asdlib.peers.stgram_weights import (stgram_key_table)
-from asdlib.plots import (plot_cost_vs_auc, plot_seed_spread)
-from asdlib.reproduction import (PEER_RUNS, ensure_runs, paper_length_network, run_config,
-                                 seed_count, seed_runs)
+from asdlib.study.comparison import (PROTOCOL_TEXT, complexity_table, measured_long,
+                                     own_protocol_table, protocol_effects, seed_spread,
+                                     seed_summary, table1_with_peers_both, table2_with_peers)
+from asdlib.study.runs import (PEER_RUNS, ensure_runs, run_config, seed_count, seed_runs)
+from asdlib.study.stgram_weights import (stgram_key_table)
+from asdlib.teaching.plots import (plot_cost_vs_auc, plot_seed_spread)
 
+configure_threads()  # torch threads for the cores this process may use (notebook 08)
 out = results_dir(profile)
 seeds = int(seeds) if seeds else seed_count(profile)
 METHODS = {"proposed": "Proposed approach", **PEER_RUNS}
@@ -87,7 +88,7 @@ print(f"seeds per method: {seeds}")
 # %% [markdown]
 # ## 2. The four peers and their sizes
 #
-# Each peer is re-implemented in `asdlib.peers` from its public code and paper (nothing is
+# Each peer is re-implemented in `asdlib.nets.peers` from its public code and paper (nothing is
 # copied; the docstrings say where a detail had to be chosen):
 #
 # - **STgram-MFN** (Liu et al., 2022): the log-Mel and a learned "Tgram" (a strided 1-D
@@ -223,9 +224,7 @@ own
 # (official per-ID metric, checkpoint of the lowest validation loss).
 
 # %%
-table1 = pd.concat([table1_with_peers(summary, "authors"),
-                    table1_with_peers(summary, "honest").query("row != 'quoted (paper)'")],
-                   ignore_index=True)
+table1 = table1_with_peers_both(summary)
 save_table(table1, "table1_with_peers", out,
            caption=f"{banner}: Table 1, quoted rows (paper) beside measured rows (mean ± std over "
                    f"{seeds} seed(s)); authors: {PROTOCOL_TEXT['authors']}; honest: "
@@ -290,8 +289,8 @@ keys.groupby(keys["our_key"].str.split(".").str[0]).size().rename("keys").to_fra
 
 # %%
 if stgram_weights:
-    from asdlib.evaluate import evaluation_clips, metric_tables, score_clips
-    from asdlib.peers.stgram_weights import fetch_stgram_weights, load_stgram_weights
+    from asdlib.engine.evaluate import evaluation_clips, metric_tables, score_clips
+    from asdlib.study.stgram_weights import fetch_stgram_weights, load_stgram_weights
 
     weights = fetch_stgram_weights(out / "stgram_weights")
     released = load_stgram_weights(weights)

@@ -23,8 +23,8 @@
 # **Run time**: smoke profile about 25 s on 2 CPU cores. Paper profile: a few minutes
 # (the thresholds score the 36,283 training clips once).
 #
-# **asdlib modules used**: `inference`, `export`, `thresholds`, `monitor`, `authors_network`,
-# `complexity`, `model`, `features`, `evaluate`, `reproduction`, `plots`, `outputs`, `paths`.
+# **asdlib modules used**: `deploy.inference`, `deploy.export`, `deploy.thresholds`, `deploy.monitor`, `nets.authors_network`,
+# `engine.complexity`, `nets.model`, `nets.features`, `engine.evaluate`, `study.runs`, `teaching.plots`, `outputs`, `paths`.
 #
 # ## Contents
 # 1. Parameters and imports
@@ -58,24 +58,26 @@ import soundfile as sf
 import torch
 from IPython.display import display
 
-from asdlib.audio import (load_clip)
-from asdlib.authors_network import (authors_model_from)
-from asdlib.complexity import (count_macs, per_clip_latency)
-from asdlib.dataset import (add_class_index, scan_dataset)
-from asdlib.evaluate import (evaluation_clips, score_checkpoint, score_clips)
-from asdlib.export import (export_model, export_onnx, load_scorer)
-from asdlib.features import (LogMel)
-from asdlib.inference import (ExportableLogMel, fold_batchnorm, inference_form)
-from asdlib.loss import (anomaly_score)
-from asdlib.model import (build_model, parameter_counts)
+from asdlib.data.audio import (load_clip)
+from asdlib.data.dataset import (add_class_index, scan_dataset)
+from asdlib.deploy.export import (export_model, export_onnx, load_scorer)
+from asdlib.deploy.inference import (ExportableLogMel, fold_batchnorm, inference_form)
+from asdlib.deploy.thresholds import (fit_gamma, fit_thresholds, gamma_thresholds, threshold_info,
+                                      training_scores)
+from asdlib.engine.checkpoints import (load_model)
+from asdlib.engine.complexity import (count_macs, per_clip_latency)
+from asdlib.engine.cpu import (configure_threads)
+from asdlib.engine.evaluate import (evaluation_clips, score_checkpoint, score_clips)
+from asdlib.nets.authors_network import (authors_model_from)
+from asdlib.nets.features import (LogMel)
+from asdlib.nets.loss import (anomaly_score)
+from asdlib.nets.model import (build_model, parameter_counts)
 from asdlib.outputs import (profile_banner, save_fig, save_table)
 from asdlib.paths import (PROJECT_ROOT, SAMPLE_DIR, results_dir)
-from asdlib.plots import (plot_threshold_fit)
-from asdlib.reproduction import (ensure_runs, run_config, selected_checkpoint)
-from asdlib.thresholds import (fit_gamma, fit_thresholds, gamma_thresholds, threshold_info,
-                               training_scores)
-from asdlib.train import (load_model)
+from asdlib.study.runs import (ensure_runs, run_config, selected_checkpoint)
+from asdlib.teaching.plots import (plot_threshold_fit)
 
+configure_threads()  # torch threads for the cores this process may use (notebook 08)
 out = results_dir(profile)
 work = out / "deployment"
 work.mkdir(parents=True, exist_ok=True)

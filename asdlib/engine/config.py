@@ -1,0 +1,183 @@
+"""Run configurations: every setting of a training run, with the paper's values as defaults.
+
+A configuration is a TOML file with three tables, ``[model]`` (``asdlib.nets.model.ModelConfig``),
+``[data]`` and ``[train]``; anything left out takes the paper's value. The eight paper runs and
+their smoke counterparts live in ``configs/paper/`` and ``configs/smoke/``.
+Explained in notebook 03_training.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from asdlib.nets.model import ModelConfig
+from asdlib.paths import CONFIGS_DIR, resolve_data_root
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which clips a run trains and is tested on. Notebook 03.
+
+    ``root`` is a folder in the DCASE layout; ``"dcase2020"`` means ``asdlib.paths.dcase_dir()``
+    (``ASD_DCASE_DIR`` / ``run_all.sh --data-root``, else ``data/dcase2020``) and any other
+    relative path is taken under the data folder (``asdlib.paths.data_dir()``).
+    """
+
+    root: str = "dcase2020"
+    label_map: str = "paper"
+    machine_types: tuple[str, ...] | None = None
+    val_fraction: float = 0.05
+    max_train_clips: int | None = None
+
+    def root_path(self) -> Path:
+        """Absolute dataset folder (``asdlib.paths.resolve_data_root``: ``dcase2020`` follows ``ASD_DCASE_DIR``)."""
+        return resolve_data_root(self.root)
+
+
+#: Training precisions: "fp32" as the authors trained, "bf16" autocast as an opt-in.
+PRECISIONS = ("fp32", "bf16")
+#: Optimisers and learning-rate schedules a run may use (the peers' own choices, notebook 07).
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULERS = ("cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation and bookkeeping settings (paper values as defaults). Notebook 03."""
+
+    epochs: int = 300
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    eta_min_ratio: float = 0.1
+    mixup_alpha: float = 0.2
+    seed: int = 0
+    checkpoint_every: int = 20
+    num_workers: int = 4
+    device: str = "auto"
+    #: Cap on training steps per epoch (None: every batch): each epoch then trains on the first
+    #: N batches of its fresh random order. Used by rehearsals, tests and the smoke profile (short
+    #: epochs, so more checkpoints for the selection rules); the validation split is unchanged.
+    max_steps_per_epoch: int | None = None
+    #: "fp32" (the authors' precision: Lightning's default 32-bit training) or "bf16" (autocast
+    #: of the network to bfloat16, features and loss in fp32; an explicit opt-in, faster on GPUs).
+    precision: str = "fp32"
+    #: Run the training step through ``torch.compile`` (same fp32 arithmetic, fused kernels):
+    #: measured 2.1x faster per step than the authors' eager network on a 2-core CPU
+    #: (benchmarks/REPORT.md, section 7). An opt-in; the first steps pay the compilation.
+    compile: bool = False
+    #: "adamw" (the authors', Noisy-ArcMix) or "adam" (STgram-MFN, the DCASE baseline, IDNN).
+    optimizer: str = "adamw"
+    #: Per-epoch learning-rate schedule: "cosine" (the authors', down to lr * eta_min_ratio) or "constant".
+    scheduler: str = "cosine"
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"train.precision = {self.precision!r}: expected one of {list(PRECISIONS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"train.optimizer = {self.optimizer!r}: expected one of {list(OPTIMIZERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"train.scheduler = {self.scheduler!r}: expected one of {list(SCHEDULERS)}")
+
+
+#: Settings that may differ between a checkpoint and the run resuming it.
+RUNTIME_KEYS = {"num_workers", "device", "compile"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run: a name, the model, the data and the training settings. Notebook 03."""
+
+    name: str = "proposed"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+    def to_dict(self) -> dict:
+        """Plain nested dictionary (saved in checkpoints and run folders)."""
+        d = asdict(self)
+        d["data"]["machine_types"] = (list(self.data.machine_types)
+                                      if self.data.machine_types else None)
+        return d
+
+    def identity(self) -> dict:
+        """The settings that define the run's result (runtime-only settings removed)."""
+        d = self.to_dict()
+        d["train"] = {k: v for k, v in d["train"].items() if k not in RUNTIME_KEYS}
+        return d
+
+    def with_overrides(self, overrides: dict[str, object]) -> "RunConfig":
+        """Copy with dotted-key overrides, e.g. ``{"train.epochs": 2, "model.embedding_dim": 64}``."""
+        d = self.to_dict()
+        for key, value in overrides.items():
+            section, _, name = key.partition(".")
+            if section == "name" and not name:
+                d["name"] = value
+                continue
+            if section not in ("model", "data", "train") or name not in d[section]:
+                raise ValueError(f"unknown setting {key!r}")
+            d[section][name] = value
+        return run_config_from_dict(d)
+
+
+def _build(cls, d: dict | None, where: str):
+    d = dict(d or {})
+    if cls is TrainSettings and "amp" in d:  # written before `precision` existed
+        raise ValueError(
+            f"{where}: setting 'amp' was replaced by 'precision' (\"fp32\", the authors' and the "
+            f"default, or \"bf16\" as an opt-in); amp = {d['amp']!r} meant bf16 autocast on CUDA "
+            "and fp32 elsewhere: write the precision the run really used, or train it again")
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    if "machine_types" in d and d["machine_types"] is not None:
+        d["machine_types"] = tuple(d["machine_types"])
+    try:
+        return cls(**d)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def run_config_from_dict(d: dict, where: str = "configuration") -> RunConfig:
+    """Build a ``RunConfig`` from a nested dictionary; unknown keys raise an error naming them. Notebook 03."""
+    unknown = set(d) - {"name", "model", "data", "train"}
+    if unknown:
+        raise ValueError(f"{where}: unknown section(s) {sorted(unknown)}")
+    try:
+        model = ModelConfig.from_dict(dict(d.get("model") or {}))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: [model] {e}") from None
+    return RunConfig(
+        name=str(d.get("name", "proposed")),
+        model=model,
+        data=_build(DataConfig, d.get("data"), f"{where}: [data]"),
+        train=_build(TrainSettings, d.get("train"), f"{where}: [train]"),
+    )
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a run configuration from a TOML file (errors name the file). Notebook 03."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"configuration file not found: {path}")
+    try:
+        d = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not valid TOML: {e}") from None
+    d.setdefault("name", path.stem)
+    return run_config_from_dict(d, where=str(path))
+
+
+def profile_configs(profile: str) -> dict[str, Path]:
+    """The configuration files of a profile (``configs/<profile>/*.toml``) by run name. Notebook 05."""
+    folder = CONFIGS_DIR / profile
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no configurations for profile {profile!r}: {folder} missing")
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+__all__ = ["DataConfig", "TrainSettings", "RunConfig", "PRECISIONS", "load_config", "run_config_from_dict",
+           "profile_configs", "replace"]

@@ -1,0 +1,337 @@
+"""The training engine: seeded, resumable, logged training of one run configuration.
+
+What it does per epoch (the authors' recipe, paper-facts section 2): waveform mixup with one
+``lam ~ Beta(0.2, 0.2)`` per batch and the Noisy-ArcMix loss, AdamW, cosine annealing stepped per
+epoch, a validation pass on a seeded 5 % hold-out, a JSON-lines log, and checkpoints (every
+``checkpoint_every`` epochs, the last epoch, and a rolling ``last.pt`` for resuming).
+
+Every random choice of epoch ``e`` (clip order, mixup lambdas and partners) is drawn from a
+generator seeded by ``(seed, e)``, so a run resumed from any checkpoint, even after ``kill -9``,
+continues exactly as the uninterrupted run would have. Under ``torchrun`` the same code trains
+with DistributedDataParallel (NCCL on GPUs, gloo on CPU), the global batch split over processes.
+The peers of notebook 07 train in this same loop: their step, validation loss, optimiser
+(``train.optimizer``) and schedule (``train.scheduler``) come from their configuration and
+``asdlib.nets.methods``. Explained in notebook 03_training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from asdlib.engine.checkpoints import (check_same_config, read_checkpoint, restore_rng_state,
+                                       save_checkpoint)
+from asdlib.engine.config import RunConfig
+from asdlib.nets.loss import draw_mix
+from asdlib.nets.methods import check_label_map, has_classes, step_output, validation_batch
+from asdlib.nets.model import build_model
+from asdlib.data.dataset import add_class_index, scan_dataset
+from asdlib.data.store import build_store, StoreDataset
+
+# --------------------------------------------------------------------------- small helpers
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The device to train on: CUDA when present (``auto``), else CPU. Notebook 03."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"train setting device={name!r} but no CUDA GPU is available")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA). Notebook 03."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_generators(seed: int, epoch: int) -> tuple[np.random.Generator, torch.Generator]:
+    """The NumPy and torch generators of one epoch, seeded by ``(seed, epoch)``. Notebook 03."""
+    ss = np.random.SeedSequence([seed, epoch])
+    rng = np.random.default_rng(ss)
+    gen = torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] % 2**63))
+    return rng, gen
+
+
+def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``n`` training clips into (train, validation) positions. Notebook 03."""
+    perm = np.random.default_rng(np.random.SeedSequence([seed, 0xDCA5E])).permutation(n)
+    n_val = int(round(fraction * n))
+    if fraction > 0 and n_val == 0 and n > 1:
+        n_val = 1
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return world, rank, local
+
+
+class _StepModule(nn.Module):
+    """Wraps the network so that one ``forward`` gives a training step's output (what DDP needs).
+
+    ``methods.step_output``: the margin logits on the mixed batch, or a reconstruction loss.
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, wave, target, perm, lam: float):
+        return step_output(self.net, wave, target, perm, lam)
+
+
+# --------------------------------------------------------------------------- data
+
+@dataclass
+class TrainData:
+    """The clip stores and index sets of a run: train/validation positions in the train store."""
+
+    store: "object"
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    targets: np.ndarray
+
+
+def training_table(config: RunConfig) -> pd.DataFrame:
+    """The run's training clips (``train`` split of the data root) with class indices. Notebook 03."""
+    table = scan_dataset(config.data.root_path(), machine_types=config.data.machine_types,
+                         splits=("train",))
+    table = add_class_index(table, config.data.label_map)
+    if config.data.max_train_clips and len(table) > config.data.max_train_clips:
+        rng = np.random.default_rng(np.random.SeedSequence([config.train.seed, 0x5EED]))
+        keep = np.sort(rng.choice(len(table), config.data.max_train_clips, replace=False))
+        table = table.iloc[keep].reset_index(drop=True)
+    return table
+
+
+def prepare_data(config: RunConfig, *, progress: bool = True, store_root=None) -> TrainData:
+    """Scan, label, decode into a store (once) and split the run's training clips. Notebook 03."""
+    table = training_table(config)
+    world, rank, _ = _dist_info()
+    name = f"train-{Path(config.data.root).name}"
+    if world > 1 and dist.is_initialized():
+        if rank == 0:
+            store = build_store(table, config.model.num_samples, name=name, root=store_root,
+                                progress=progress)
+        dist.barrier()
+        if rank != 0:
+            store = build_store(table, config.model.num_samples, name=name, root=store_root,
+                                progress=False)
+    else:
+        store = build_store(table, config.model.num_samples, name=name, root=store_root,
+                            progress=progress)
+    train_idx, val_idx = split_validation(len(store), config.data.val_fraction, config.train.seed)
+    targets = store.table["class_index"].to_numpy().astype(np.int64)
+    return TrainData(store, train_idx, val_idx, targets)
+
+
+def _loader(data: TrainData, positions: np.ndarray, batch_size: int, workers: int,
+            device: torch.device) -> torch.utils.data.DataLoader:
+    ds = StoreDataset(data.store, positions, data.targets[positions])
+    return torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, shuffle=False, num_workers=workers,
+        pin_memory=device.type == "cuda", persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+# --------------------------------------------------------------------------- training
+
+@torch.no_grad()
+def validate(net: nn.Module, loader, device: torch.device, amp: bool) -> dict:
+    """Validation loss and machine-ID accuracy (``amp``: bf16 autocast). Notebook 03.
+
+    The loss is the unmixed ArcFace cross-entropy for classifiers, the reconstruction error for
+    IDNN and the autoencoder (``val_acc`` None for them; ``methods.validation_batch``).
+    """
+    net.eval()
+    total, loss_sum, correct = 0, 0.0, 0
+    for wave, target in loader:
+        wave, target = wave.to(device, non_blocking=True), target.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss, right = validation_batch(net, wave, target)
+        loss_sum += loss
+        correct = None if right is None else correct + right
+        total += len(target)
+    return {"val_loss": loss_sum / max(total, 1),
+            "val_acc": None if correct is None else correct / max(total, 1)}
+
+
+def build_optimizer(net: nn.Module, s) -> tuple[torch.optim.Optimizer, object]:
+    """The optimiser (``adamw``, the authors', or ``adam``) and the per-epoch lr schedule (``cosine`` or ``constant``) of a run. Notebook 03."""
+    opt_cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}[s.optimizer]
+    optimizer = opt_cls(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    if s.scheduler == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=s.epochs, eta_min=s.lr * s.eta_min_ratio)
+    else:
+        scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    return optimizer, scheduler
+
+
+def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progress: bool = True,
+          data: TrainData | None = None, store_root=None) -> Path:
+    """Train one configuration into ``out_dir`` (log, checkpoints), resuming when possible. Notebook 03.
+
+    Returns the run folder. ``out_dir/train_log.jsonl`` holds one line per epoch (train loss and
+    accuracy, validation loss and accuracy, lr, seconds, seconds waiting for data).
+    """
+    out_dir = Path(out_dir)
+    world, rank, local_rank = _dist_info()
+    distributed = world > 1
+    if distributed and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and config.train.device != "cpu" else "gloo"
+        dist.init_process_group(backend)
+    device = resolve_device(config.train.device)
+    if distributed and device.type == "cuda":
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    main = rank == 0
+    amp = config.train.precision == "bf16"  # bf16 autocast, opt-in; the authors trained in fp32
+    seed_everything(config.train.seed)
+
+    check_label_map(config.model, config.data.label_map)  # before anything is written
+    ckpt_dir = out_dir / "checkpoints"
+    if main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+
+    if data is None:
+        data = prepare_data(config, progress=progress and main, store_root=store_root)
+    net = build_model(config.model).to(device)
+    s = config.train
+    optimizer, scheduler = build_optimizer(net, s)
+
+    start_epoch = 1
+    last = ckpt_dir / "last.pt"
+    log_path = out_dir / "train_log.jsonl"
+    if resume and last.is_file():
+        ckpt = read_checkpoint(last)
+        check_same_config(ckpt, config, last)
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        restore_rng_state(ckpt["rng"])
+        start_epoch = int(ckpt["epoch"]) + 1
+        if main and log_path.is_file():  # drop log lines of epochs that will be redone
+            rows = [ln for ln in log_path.read_text().splitlines()
+                    if ln.strip() and json.loads(ln)["epoch"] < start_epoch]
+            log_path.write_text("".join(r + "\n" for r in rows))
+        if main and progress:
+            print(f"resuming {config.name} from {last} at epoch {start_epoch}")
+    elif main and log_path.exists():
+        log_path.unlink()
+    if main:  # only now: a refused resume must leave the run's config.json as it was
+        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+
+    step_module = _StepModule(net)
+    if distributed:
+        step_module = nn.parallel.DistributedDataParallel(
+            step_module, device_ids=[local_rank] if device.type == "cuda" else None,
+            find_unused_parameters=True)  # fc_out is built but never used, as in the authors' code
+    if s.compile:  # opt-in: the same step through torch.compile (fused kernels, same fp32 math)
+        step_module = torch.compile(step_module)
+
+    per_rank_batch = max(1, s.batch_size // world)
+    val_loader = _loader(data, data.val_idx, per_rank_batch, 0, device) if len(data.val_idx) else None
+    kill_after = int(os.environ.get("ASDLIB_KILL_AFTER_STEPS", "0"))  # test hook: kill -9 mid-run
+    steps_done = 0
+
+    for epoch in range(start_epoch, s.epochs + 1):
+        rng, gen = epoch_generators(s.seed, epoch)
+        order = data.train_idx[rng.permutation(len(data.train_idx))]
+        order = order[: len(order) - len(order) % world][rank::world]  # equal shards
+        if len(order) > 1 and len(order) % per_rank_batch == 1:
+            order = order[:-1]  # BatchNorm cannot train on a last batch of one clip
+        if s.max_steps_per_epoch:  # smoke profile, rehearsals, tests: the first N batches only
+            order = order[: int(s.max_steps_per_epoch) * per_rank_batch]
+        loader = _loader(data, order, per_rank_batch, s.num_workers, device)
+        net.train()
+        t_epoch = time.perf_counter()
+        wait = 0.0
+        loss_sum, acc_sum, seen = 0.0, 0.0, 0
+        bar = tqdm(total=len(loader), desc=f"{config.name} epoch {epoch}/{s.epochs}",
+                   disable=not (progress and main), leave=False, unit="batch")
+        t_wait = time.perf_counter()
+        for wave, target in loader:
+            wait += time.perf_counter() - t_wait
+            wave = wave.to(device, non_blocking=True)
+            target = target.to(device, non_blocking=True)
+            lam, perm = draw_mix(len(target), s.mixup_alpha, rng, gen, device)
+            y_a, y_b = target, target[perm]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out = step_module(wave, y_a, perm, lam)
+            if out.dim() == 0:  # a reconstruction model: the step gave its loss
+                loss, logits = out.float(), None
+            else:
+                logits = out.float()
+                loss = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            n = len(target)
+            loss_sum += loss.item() * n
+            if logits is not None:
+                acc_sum += (logits.argmax(1) == y_a).float().sum().item()
+            seen += n
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{acc_sum / seen:.2f}")
+            steps_done += 1
+            if kill_after and steps_done >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            t_wait = time.perf_counter()
+        bar.close()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t_epoch
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
+               "train_acc": acc_sum / max(seen, 1) if has_classes(net) else None,
+               "lr": lr, "seconds": seconds,
+               "data_wait_seconds": wait, "data_wait_fraction": wait / max(seconds, 1e-9),
+               "steps": len(loader), "clips": seen * world}
+        if val_loader is not None and main:
+            row.update(validate(net, val_loader, device, amp))
+        if main:
+            with log_path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            save_checkpoint(last, config, net, optimizer, scheduler, epoch, row)
+            if epoch % s.checkpoint_every == 0 or epoch == s.epochs:
+                save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}.pt", config, net, optimizer,
+                                scheduler, epoch, row)
+            if progress:
+                msg = " ".join(f"{k}={v:.4g}" for k, v in row.items() if v is not None
+                               and k in ("train_loss", "train_acc", "val_loss", "val_acc", "seconds"))
+                print(f"{config.name} epoch {epoch}: {msg}", flush=True)
+        if distributed:
+            dist.barrier()
+    if distributed and dist.is_initialized():
+        dist.destroy_process_group()
+    return out_dir
+
+
+def read_log(run_dir: str | Path) -> pd.DataFrame:
+    """The per-epoch training log of a run as a table. Notebook 03."""
+    path = Path(run_dir) / "train_log.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"no training log at {path}")
+    return pd.DataFrame([json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()])

@@ -1,0 +1,175 @@
+"""The preflight: what a profile will run, how long it will take, and whether this machine can, before anything starts.
+
+``preflight`` prints the runs, the downloads still needed, the disk, the device and a per-run
+plan of training hours (``training_plan``, from ``estimate_step_seconds``: measured per network
+on a GPU; on a CPU the proposed network's step is measured and the others scaled by their MACs
+per clip), and stops (``SystemExit(2)``) on a too-small disk, no network or no GPU.
+``python -m asdlib preflight --profile P`` runs it (``run_all.sh`` does, first).
+Explained in notebooks 01_data and 03_training.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from asdlib.data.dcase import APPROX_ARCHIVE_BYTES, paper_archives
+from asdlib.data.download import check_network as network_ok
+from asdlib.data.local_data import DataTreeError, existing_tree
+from asdlib.engine.complexity import count_macs
+from asdlib.engine.config import RunConfig, profile_configs
+from asdlib.engine.train import build_optimizer, resolve_device
+from asdlib.nets.loss import draw_mix
+from asdlib.nets.methods import step_output
+from asdlib.nets.model import paper_length_network
+from asdlib.paths import data_dir, dcase_dir, precision_override
+from asdlib.study.runs import PEER_RUNS, get_profile, run_config, seed_count
+
+
+def estimate_step_seconds(device: str = "auto", batch_size: int = 64, steps: int = 3,
+                          precision: str = "fp32", config: RunConfig | None = None) -> float:
+    """Measured seconds of one training step of a run's network (default: the paper's proposed model) on a device (fp32 or bf16). Notebook 03.
+
+    The step is the trainer's own (``methods.step_output``, mixup with the run's alpha, backward,
+    optimiser step) on random 10-s clips; data loading is not included.
+    """
+    config = config or RunConfig()
+    dev = resolve_device(device)
+    net = paper_length_network(config.model).to(dev)
+    opt, _ = build_optimizer(net, config.train)
+    x = torch.randn(batch_size, net.config.num_samples, device=dev)
+    y = torch.randint(0, 41, (batch_size,), device=dev)
+    rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    times = []
+    for _ in range(steps + 1):
+        t = time.perf_counter()
+        lam, perm = draw_mix(batch_size, config.train.mixup_alpha, rng, gen, dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = step_output(net, x, y, perm, lam)
+        loss = out.float() if out.dim() == 0 else (
+            lam * F.cross_entropy(out.float(), y) + (1 - lam) * F.cross_entropy(out.float(), y[perm]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return sorted(times[1:])[len(times[1:]) // 2]
+
+
+def _macs_at_10s(model_config) -> int:
+    """MACs per 10-s clip of a run's network (``complexity.count_macs``)."""
+    return count_macs(paper_length_network(model_config))["total"]
+
+
+def training_plan(profile: str, runs, seeds: int, step_seconds) -> pd.DataFrame:
+    """Per configured run: repeats (seeds for the proposed model and the peers), steps and estimated device hours. Notebook 07.
+
+    ``step_seconds(config)`` gives the seconds of one training step of a run's configuration.
+    Steps per epoch assume the full 36,283 training clips minus the 5 % hold-out.
+    """
+    rows = []
+    for name in runs:
+        config = run_config(profile, name)
+        repeats = seeds if name in ("proposed", *PEER_RUNS) else 1
+        steps = -(-int(36283 * (1 - config.data.val_fraction)) // config.train.batch_size)
+        step = step_seconds(config)
+        rows.append({"run": name, "repeats": repeats, "batch_size": config.train.batch_size,
+                     "epochs": config.train.epochs, "step_seconds": step,
+                     "hours": step * steps * config.train.epochs * repeats / 3600})
+    return pd.DataFrame(rows)
+
+
+def preflight(profile: str, *, insist: bool = False, runs=None, check_network: bool = True,
+              check_content: bool = False) -> dict:
+    """Print the plan of a profile and stop early (SystemExit) on a too-small disk, no network or no GPU. Notebook 01.
+
+    ``insist=True`` goes on without a GPU (the time estimate is shown first). An existing DCASE
+    tree at ``asdlib.paths.dcase_dir()`` (``run_all.sh --data-root``) that matches the file counts
+    (and, with ``check_content=True``, every WAV header) needs neither archives nor network; one
+    that differs stops the preflight with the groups that differ.
+    """
+    p = get_profile(profile)
+    runs = list(runs or profile_configs(profile))
+    plan = {"profile": profile, "runs": runs}
+    print(f"Profile {profile}: {p.description}")
+    print(f"Runs ({len(runs)}): {', '.join(runs)}")
+    if profile != "paper":
+        print("Nothing to download; the smoke profile runs on a CPU in minutes.")
+        return plan
+    archives = paper_archives()
+    root = dcase_dir()
+    try:
+        tree = existing_tree(root, content=check_content, progress=True)
+    except DataTreeError as exc:
+        print(f"PREFLIGHT STOP: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if tree is not None:
+        print(f"Data: {tree.summary()}")
+        plan["data"] = {"root": str(root), "existing_tree": True, "files": tree.n_files,
+                        "content_checked": tree.content_checked, "counts": tree.counts_source}
+        missing = []
+    else:
+        missing = [a for a in archives if not (root / f".extracted-{a.name}").exists()]
+    need = len(missing) * APPROX_ARCHIVE_BYTES * 2 + 20 * 10**9  # archives + WAVs + store/results
+    data_dir().mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(data_dir()).free
+    print(f"Downloads: {len(missing)} of {len(archives)} archives still needed (~15 GB in all); "
+          f"disk needed ~{need / 1e9:.0f} GB, free {free / 1e9:.0f} GB at {data_dir()}")
+    problems = []
+    if free < need:
+        problems.append(f"not enough disk: need about {need / 1e9:.0f} GB, {free / 1e9:.0f} GB free "
+                        f"at {data_dir()} (set ASD_DATA_DIR to a bigger disk)")
+    if missing and check_network and not network_ok():
+        problems.append("the network is down or zenodo.org is unreachable, and archives are still "
+                        "missing (place them under data/dcase2020 or retry online)")
+    cuda = torch.cuda.is_available()
+    precision = precision_override() or "fp32"
+    seeds = seed_count(profile)
+    measured: dict[tuple, float] = {}
+
+    def step_seconds(config: RunConfig) -> float:
+        # GPU: one measurement per network and batch (a few steps each). CPU: a step of 64
+        # ten-second clips takes ~1 min and ~12 GB RAM, so only the proposed network is timed
+        # (8 clips, scaled to the batch) and the others are scaled by their MACs per clip.
+        if cuda:
+            key = (json.dumps(config.model.to_dict(), sort_keys=True), config.train.batch_size)
+            if key not in measured:
+                measured[key] = estimate_step_seconds("auto", config.train.batch_size,
+                                                      precision=precision, config=config)
+            return measured[key]
+        if "cpu" not in measured:
+            measured["cpu"] = estimate_step_seconds("cpu", 8, 1, precision=precision) / 8
+            measured["macs"] = _macs_at_10s(RunConfig().model)
+        return (measured["cpu"] * config.train.batch_size
+                * _macs_at_10s(config.model) / measured["macs"])
+
+    table = training_plan(profile, runs, seeds, step_seconds)
+    hours = float(table["hours"].sum())
+    step = float(table.set_index("run")["step_seconds"].get("proposed", table["step_seconds"].iloc[0]))
+    device = torch.cuda.get_device_name(0) if cuda else "CPU (no GPU)"
+    how = ("measured per network" if cuda else
+           "the proposed network's measured, the others scaled by their MACs per clip")
+    print(f"Device: {device}; {precision} training steps {how} (proposed: {step:.3f} s per step "
+          f"of 64 clips); seeds per compared method: {seeds} (run_all.sh --seeds N)")
+    print(table.assign(hours=table["hours"].round(2), step_seconds=table["step_seconds"].round(4))
+          .to_string(index=False))
+    print(f"-> ~{hours:.1f} h of training for {int(table['repeats'].sum())} trainings "
+          "(training steps only, one device)")
+    plan.update({"device": device, "precision": precision, "step_seconds": step, "seeds": seeds,
+                 "estimated_hours": hours, "plan": table.to_dict("records")})
+    if not cuda and not insist:
+        problems.append(f"no CUDA GPU: the paper profile would take ~{hours:.0f} h on this CPU; "
+                        "run on a GPU, or pass --insist to run anyway")
+    if problems:
+        for msg in problems:
+            print(f"PREFLIGHT STOP: {msg}", file=sys.stderr)
+        raise SystemExit(2)
+    return plan
