@@ -194,7 +194,7 @@ pd.Series(scorer.metadata).drop("model_config")
 
 # %%
 data_root = run_config(profile, "proposed").data.root_path()
-onnx_tables = score_checkpoint(onnx_path, data_root, work / "scores_onnx", progress=False)
+onnx_tables = score_checkpoint(load_scorer(onnx_path), data_root, work / "scores_onnx", progress=False)
 clips = evaluation_clips(data_root, net.label_map, labelled_only=True)
 pytorch = score_clips(net, clips, batch_size=32, progress=False)
 via_scorer = score_clips(scorer, clips, batch_size=32, progress=False)
