@@ -30,16 +30,25 @@ from asdlib.paths import SAMPLE_DIR
 import engine_helpers as H
 
 
-def _randomise_batchnorm(net: nn.Module, seed: int = 0) -> nn.Module:
-    """Trained-looking BatchNorm statistics, so that folding them is really exercised."""
+def _randomise_batchnorm(net: nn.Module, seed: int = 0, small_variances: bool = False) -> nn.Module:
+    """Trained-looking BatchNorm statistics, so that folding them is really exercised.
+
+    ``small_variances`` draws running variances of about 5e-7 to 1.5e-3 (log-uniform), as trained
+    networks have in some channels: there BatchNorm's ``eps`` (1e-5) changes a channel's scale by
+    a factor of up to ~30, so a fold that forgot ``eps`` is caught; at variances of 0.5-1.5 it
+    would not be.
+    """
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 n = m.num_features
                 m.running_mean.copy_(0.3 * torch.randn(n, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(n, generator=g))
-                m.weight.copy_(0.7 + 0.6 * torch.rand(n, generator=g))
+                # small: variances shrunk by c and gains by sqrt(c), so each layer's scale stays
+                # near 1 with eps included, while forgetting eps would multiply it by up to ~30
+                c = 10 ** (-6 + 3 * torch.rand(n, generator=g)) if small_variances else torch.ones(n)
+                m.running_var.copy_((0.5 + torch.rand(n, generator=g)) * c)
+                m.weight.copy_((0.7 + 0.6 * torch.rand(n, generator=g)) * c.sqrt())
                 m.bias.copy_(0.1 * torch.randn(n, generator=g))
             if isinstance(m, nn.PReLU):
                 m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.5)
@@ -76,6 +85,24 @@ def test_fold_batchnorm_equals_conv_then_batchnorm(kind):
     with torch.no_grad():
         assert torch.allclose(folded(x), bn(conv(x)), atol=1e-5)
     assert folded is not conv and conv.weight.data_ptr() != folded.weight.data_ptr()
+
+
+@pytest.mark.parametrize("kind", ["conv1d", "conv2d"])
+def test_fold_batchnorm_keeps_eps_where_variances_are_small(kind):
+    torch.manual_seed(0)
+    conv, bn, x = ((nn.Conv1d(1, 8, 9, padding=4), nn.BatchNorm1d(8), torch.randn(2, 1, 40)) if kind == "conv1d"
+                   else (nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), torch.randn(2, 3, 6, 6)))
+    _randomise_batchnorm(nn.Sequential(conv, bn), small_variances=True)
+    folded = fold_batchnorm(conv, bn)
+    with torch.no_grad():
+        want, got = bn(conv(x)), folded(x)
+        # what a fold without eps would give: off by sqrt(1 + eps / var) in every channel
+        no_eps = nn.Sequential(conv, nn.Identity())(x)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        no_eps = ((no_eps - bn.running_mean.view(shape)) * (bn.weight / bn.running_var.sqrt()).view(shape)
+                  + bn.bias.view(shape))
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+    assert not torch.allclose(no_eps, want, rtol=1e-2, atol=1e-2 * want.abs().max().item())
 
 
 def test_fold_batchnorm_refuses_mismatched_layers():
@@ -130,6 +157,20 @@ def test_inference_form_equals_training_form_for_every_variant(variant):
     assert np.abs(got.numpy() - _training_form_scores(net, wave)).max() <= SCORE_TOLERANCE
     assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in inf.modules())
     assert not hasattr(inf.classifier, "fc_out")
+
+
+def test_inference_form_equals_training_form_with_small_variances():
+    """Channels with running variances near BatchNorm's eps (as in trained networks) fold exactly too."""
+    torch.manual_seed(0)
+    net = _randomise_batchnorm(build_model(clip_seconds=1.0), seed=7, small_variances=True)
+    wave = 0.1 * torch.randn(3, 16_000, generator=torch.Generator().manual_seed(2))
+    inf = inference_form(net)
+    with torch.no_grad():
+        want, got = net(wave), inf.embedding(wave)
+        assert torch.isfinite(want).all()
+        assert torch.allclose(got, want, rtol=1e-3, atol=1e-4 * want.abs().max().item())
+        scores, _ = inf(wave)
+    assert np.abs(scores.numpy() - _training_form_scores(net, wave)).max() <= SCORE_TOLERANCE
 
 
 @pytest.mark.parametrize("h", [64, 256])
