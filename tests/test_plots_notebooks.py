@@ -132,6 +132,44 @@ def test_bootstrap_auc_brackets_the_auc():
         bootstrap_auc(np.zeros(5), np.arange(5.0))
 
 
+def test_bootstrap_auc_is_exact_at_the_extremes():
+    """Perfect separation resamples to AUC 100 every time; scores all tied give 50 every time."""
+    from asdlib.engine.metrics import bootstrap_auc
+
+    y = np.r_[np.zeros(7), np.ones(5)].astype(int)
+    assert bootstrap_auc(y, y + 0.5 * np.arange(12) / 12, n_boot=50) == (100.0, 100.0)
+    assert bootstrap_auc(y, 1.0 - y, n_boot=50) == (0.0, 0.0)
+    assert bootstrap_auc(y, np.full(12, 3.0), n_boot=50) == (50.0, 50.0)
+    groups = np.arange(12) % 3
+    assert bootstrap_auc(y, y.astype(float), groups=groups, n_boot=50) == (100.0, 100.0)
+
+
+@pytest.mark.parametrize("with_groups", [False, True])
+def test_bootstrap_auc_equals_roc_auc_of_the_same_resamples(with_groups):
+    """The interval equals percentiles of sklearn's AUC over the same draws (pos then neg per group)."""
+    from sklearn.metrics import roc_auc_score
+
+    from asdlib.engine.metrics import bootstrap_auc
+
+    rng = np.random.default_rng(4)
+    y = np.r_[np.zeros(30), np.ones(18)].astype(int)
+    rng.shuffle(y)
+    s = np.round(rng.normal(size=48) + 0.8 * y, 1)  # rounded: ties within and across classes
+    groups = (np.arange(48) % 3) if with_groups else np.zeros(48, dtype=int)
+    n_boot, seed = 40, 11
+    draw = np.random.default_rng(seed)
+    per_group = []
+    for k in np.unique(groups):
+        pos, neg = s[(groups == k) & (y == 1)], s[(groups == k) & (y == 0)]
+        ip = draw.integers(0, len(pos), (n_boot, len(pos)))
+        ineg = draw.integers(0, len(neg), (n_boot, len(neg)))
+        labels = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+        per_group.append([roc_auc_score(labels, np.r_[pos[a], neg[b]]) for a, b in zip(ip, ineg)])
+    expected = np.percentile(100 * np.mean(per_group, axis=0), [2.5, 97.5])
+    got = bootstrap_auc(y, s, groups=groups if with_groups else None, n_boot=n_boot, seed=seed)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
 def test_plot_threshold_fit_draws_the_fitted_gamma_and_thresholds():
     from scipy.stats import gamma
 
