@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.special import logsumexp
@@ -253,6 +254,34 @@ def test_ex05_bootstrap_se_matches_hanley_mcneil():
     assert res["standard error (points)"] == pytest.approx(se, rel=0.3)
     assert res["95 % interval low"] < res["global AUC"] < res["95 % interval high"]
     assert res["paper: [X_Mel, X_Wav] minus [X_Mel] (quoted values)"] == pytest.approx(93.43 - 92.26)
+    # the formula at this AUC (derived above), and at the paper's 93.43 on the same clip counts
+    assert res["Hanley-McNeil standard error at this AUC"] == pytest.approx(se, rel=1e-9)
+    a = 0.9343
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se93 = 100 * math.sqrt((a * (1 - a) + (n_a - 1) * (q1 - a * a) + (n_n - 1) * (q2 - a * a)) / (n_a * n_n))
+    assert 0.24 < se93 < 0.26
+    assert res["Hanley-McNeil standard error at the paper's AUC (same clip counts)"] == pytest.approx(se93, rel=1e-9)
+    assert res["that gap in standard errors at the paper's AUC"] == pytest.approx(1.17 / se93, rel=1e-6)
+
+
+def test_ex05_paired_gap_matches_the_two_aucs_and_refuses_other_clips():
+    """The paired difference equals the difference of the two global AUCs; clip sets must match."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    n = 120
+    base = pd.DataFrame({"machine_type": np.repeat(["fan", "pump"], n // 2),
+                         "machine_id": np.tile(["00", "02"], n // 2),
+                         "file_name": [f"clip_{i:03d}.wav" for i in range(n)],
+                         "anomaly": (np.arange(n) % 3 == 0).astype(int)})
+    a = base.assign(score=rng.normal(size=n) + base.anomaly)
+    b = base.assign(score=a.score + 0.5 * rng.normal(size=n)).sample(frac=1.0, random_state=1)  # other order
+    res = ex.ex05_paired_gap(a, b, n_boot=100)
+    expected = 100 * (roc_auc_score(a.anomaly, a.score) - roc_auc_score(b.anomaly, b.score))
+    assert res["global AUC difference (a - b)"] == pytest.approx(expected, abs=1e-9)
+    assert res["95 % paired interval low"] < res["global AUC difference (a - b)"] < res["95 % paired interval high"]
+    with pytest.raises(ValueError, match="different clips"):
+        ex.ex05_paired_gap(a, b.iloc[:-1], n_boot=10)
 
 
 # --------------------------------------------------------------------------- notebook 06

@@ -10,7 +10,8 @@ anomaly scores with less work:
 - the log-Mel is computed without complex numbers (``ExportableLogMel``): frames cut by reshapes,
   a real FFT of 1024 points written as two 32-point DFT matrix products with twiddle factors
   between them (about 8x fewer multiplications than one 1024 x 1026 DFT matrix), and the Mel
-  filterbank as a matrix product. It exports to ONNX, which the complex STFT does not;
+  filterbank as a matrix product. It exports to ONNX; ``torch.stft`` does not, because the
+  exporter cannot carry its complex tensors (ONNX itself has DFT/STFT since opset 17);
 - MobileFaceNet's ``fc_out`` (built by the authors, never used by the loss) is dropped, and a
   PReLU whose slopes lie in [0, 1] becomes ``max(x, a x)`` (the same values; faster in ONNX Runtime);
 - the ArcFace head is reduced to what scoring needs: the normalised class weights and, for every

@@ -25,7 +25,8 @@ from asdlib.data.dataset import scan_dataset
 from asdlib.data.dcase import ALL_MACHINES, PAPER_OFFSETS, SAMPLE_RATE, expected_file_counts
 from asdlib.nets.features import LogMel, Wavegram, mel_bin_centres_hz, num_frames
 from asdlib.nets.loss import ArcFace, anomaly_score, mixup
-from asdlib.engine.metrics import MAX_FPR, auc_pauc, bootstrap_auc, global_metrics, official_metrics
+from asdlib.engine.metrics import (MAX_FPR, auc_pauc, bootstrap_auc, global_metrics, hanley_mcneil_se,
+                                  official_metrics, paired_bootstrap_auc_difference)
 from asdlib.nets.model import build_model, parameter_counts
 from asdlib.study.paper_numbers import fig4_bands, paper_table3
 from asdlib.paths import SAMPLE_DIR
@@ -319,13 +320,35 @@ def ex05_auc_bootstrap(scores: pd.DataFrame | None = None, n_boot: int = 200, se
     scores = load_authors_scores() if scores is None else scores
     auc = float(global_metrics(scores)["auc"].iloc[0])
     low, high = bootstrap_auc(scores["anomaly"], scores["score"], n_boot=n_boot, level=0.95, seed=seed)
+    n_pos = int(scores["anomaly"].astype(int).sum())
+    n_neg = len(scores) - n_pos
     quoted = dict(zip(TABLE3_RUNS, paper_table3()["auc"]))
+    gap = quoted["proposed"] - quoted["mel_only"]
+    se_at_paper = hanley_mcneil_se(quoted["proposed"], n_pos, n_neg)
     return pd.Series({"clips": len(scores), "global AUC": auc,
                       "95 % interval low": low, "95 % interval high": high,
                       # a normal distribution's 95 % interval is 2 x 1.96 standard errors wide
                       "standard error (points)": (high - low) / (2 * 1.959964),
-                      "paper: [X_Mel, X_Wav] minus [X_Mel] (quoted values)":
-                          quoted["proposed"] - quoted["mel_only"]})
+                      "Hanley-McNeil standard error at this AUC": hanley_mcneil_se(auc, n_pos, n_neg),
+                      "Hanley-McNeil standard error at the paper's AUC (same clip counts)": se_at_paper,
+                      "paper: [X_Mel, X_Wav] minus [X_Mel] (quoted values)": gap,
+                      "that gap in standard errors at the paper's AUC": gap / se_at_paper})
+
+
+def ex05_paired_gap(scores_a: pd.DataFrame, scores_b: pd.DataFrame, n_boot: int = 200,
+                    seed: int = 0) -> pd.Series:
+    """Notebook 05, exercise 3: the global-AUC difference of two runs on the same test clips, with a paired bootstrap interval."""
+    key = ["machine_type", "machine_id", "file_name"]
+    merged = scores_a[key + ["anomaly", "score"]].merge(scores_b[key + ["score"]], on=key,
+                                                        suffixes=("_a", "_b"), validate="one_to_one")
+    if len(merged) != len(scores_a) or len(merged) != len(scores_b):
+        raise ValueError(f"ex05_paired_gap: the two score tables hold different clips "
+                         f"({len(scores_a)} and {len(scores_b)}, {len(merged)} in common)")
+    res = paired_bootstrap_auc_difference(merged["anomaly"], merged["score_a"], merged["score_b"],
+                                          n_boot=n_boot, seed=seed)
+    return pd.Series({"clips": res["n_clips"], "global AUC difference (a - b)": res["difference"],
+                      "95 % paired interval low": res["low"], "95 % paired interval high": res["high"],
+                      "paired standard error (points)": res["standard_error"]})
 
 
 # --------------------------------------------------------------------------- notebook 06
@@ -394,6 +417,6 @@ EXERCISES = {
     "02": (ex02_frames, ex02_wavegram_params, ex02_wavegram_rank),
     "03": (ex03_arcface_loss_vs_angle, ex03_mixup_lambda, ex03_params_vs_embedding, ex03_global_kernel),
     "04": (ex04_official_by_groupby, ex04_global_vs_per_id, ex04_pauc_limits, ex04_selection_bias),
-    "05": (ex05_variant_params, ex05_macs_vs_params, ex05_auc_bootstrap),
+    "05": (ex05_variant_params, ex05_macs_vs_params, ex05_auc_bootstrap, ex05_paired_gap),
     "06": (ex06_share_at_half, ex06_weighted_logmel, ex06_fig4_band_bins),
 }

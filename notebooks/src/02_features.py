@@ -56,7 +56,7 @@ import torchaudio
 from asdlib.data.audio import (load_clip)
 from asdlib.data.dcase import (SAMPLE_RATE)
 from asdlib.engine.cpu import (configure_threads)
-from asdlib.nets.features import (HOP, LogMel, N_FFT, N_MELS, Wavegram, num_frames)
+from asdlib.nets.features import (HOP, LogMel, N_FFT, N_MELS, Wavegram, mel_bin_centres_hz, num_frames)
 from asdlib.nets.model import (build_model)
 from asdlib.outputs import (profile_banner, save_fig)
 from asdlib.paths import (results_dir)
@@ -168,16 +168,28 @@ saved = save_fig(fig, "mel_filterbank", out)
 
 # %% [markdown]
 # Low bands are a few STFT bins wide and tall; high bands span dozens of bins and are flat (same
-# area). At the bottom, neighbouring bands are only about 14 Hz apart, closer than the 15.6 Hz
-# spacing of the STFT bins, so each of the lowest bands sees just one or two STFT bins: the
-# lowest Mel bins are coarse copies of single Fourier bins.
+# area). At the very bottom neighbouring bands are closer than the 15.6 Hz spacing of the STFT
+# bins, so each of the lowest bands sees just one or two STFT bins: the lowest Mel bins are
+# coarse copies of single Fourier bins. The spacing grows with frequency; the cell below prints it.
+
+# %%
+centres = mel_bin_centres_hz()                              # 128 band centres in Hz
+edges = torch.cat([torch.zeros(1), centres])               # 0 Hz, then every centre
+spacing = edges.diff()                                      # distance to the band below
+for hz in (0, 500, 1000, 4000):
+    k = int((centres - hz).abs().argmin())
+    print(f"near {hz:>4} Hz: band {k:>3} at {centres[k]:7.1f} Hz, {spacing[k]:5.1f} Hz from the band below (or from 0 Hz)")
+closer = spacing < SAMPLE_RATE / N_FFT
+print(f"{int(closer.sum())} bands lie closer than the STFT bin spacing of {SAMPLE_RATE / N_FFT:.1f} Hz, "
+      f"all below {centres[closer].max():.0f} Hz")
 #
 # ### 4.4 Mel energies in decibels
 #
 # Each band's energy is the filter-weighted sum of the power bins: one matrix product. Then the
-# authors take **10 log10(x + 10⁻⁸)**: decibels of power (the same as 20 log10 of a magnitude,
-# the form the paper's text writes), with a tiny offset so that silence gives -80 dB instead of
-# minus infinity.
+# authors take **10 log10(x + 10⁻⁸)**: decibels of power, with a tiny offset so that silence gives
+# -80 dB instead of minus infinity. For one STFT bin, 10 log10 |X|² is the same as 20 log10 |X|,
+# the form the paper's text writes; after the Mel pooling it is not: the filterbank sums powers,
+# and 20 log10 of a filter-weighted sum of *magnitudes* would be another feature.
 
 # %%
 mel_energy = filterbank.T @ power                  # (128 bands, 313 frames)
@@ -450,8 +462,11 @@ ex02_wavegram_rank()
 #
 # 1. The hop is half the 64-ms window (50 % overlap), 512 samples = 32 ms. The spectrum of a real
 #    signal is symmetric, so only 1024 / 2 + 1 = 513 bins, from 0 Hz to 8 kHz, are distinct.
-# 2. Below about 1 kHz the Mel bands are about 14 Hz apart, less than the 15.6-Hz spacing of the
-#    STFT bins, so each low triangle covers only one or two bins.
+# 2. The lowest Mel bands are about 14 Hz apart (13.8 Hz at 0 Hz), less than the 15.6-Hz spacing
+#    of the STFT bins, so each of them covers only one or two bins. The spacing grows with
+#    frequency (about 24 Hz at 500 Hz, 34 Hz at 1 kHz, as printed in section 4.3): only the
+#    lowest few bands (the same cell counts them), all below about 100 Hz, are closer than the
+#    STFT bins.
 # 3. 10 log10(10⁻⁸) = −80 dB; without the offset the logarithm of 0 would be minus infinity.
 # 4. A depthwise convolution has one filter per input channel, and the waveform has one channel.
 #    Two copies of the waveform would give two filters: two numbers per frame (rank up to 3
@@ -460,5 +475,6 @@ ex02_wavegram_rank()
 #    rectified, then passed through 128 bent lines), which the classifier can combine with the
 #    log-Mel's 128 bands. Alone it carries too little, which fits
 #    the weak Wavegram-only row of Table 3; the gain beside the log-Mel in the paper (93.43
-#    against 92.26, quoted) is about a point, of the order of the test-set noise that notebook
-#    05's exercise 3 measures.
+#    against 92.26, quoted) is about a point: 4-5 standard errors of the test-set noise at an
+#    AUC near 93 (notebook 05, exercise 3), but of the order of what another seed could move
+#    (notebook 07), which the paper's single runs cannot show.

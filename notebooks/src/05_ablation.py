@@ -265,13 +265,15 @@ bars = pd.DataFrame(bars)
 fig = plot_ablation_bars(bars, title=f"Tables 3 and 4 as bars: AUC per run, 95 % bootstrap intervals "
                                      f"over test clips\n{banner}")
 saved = save_fig(fig, "ablation_bars", out)
-#
+
+# %% [markdown]
 # ## 7. Honest variants: attention without the ReLU, a label map without the collision
 #
 # - `fixed_attention`: in the authors' attention module the last separable layer ends in
 #   BatchNorm -> ReLU and the sigmoid follows, so every attention value is sigmoid(>= 0) >= 0.5:
-#   the module can emphasise but never suppress. The variant drops that ReLU (values in (0, 1));
-#   notebook 06 looks at its maps.
+#   it can scale a value at most to one half (on the log-Mel, whose dB values are mostly negative,
+#   that moves a bin halfway to 0 dB: louder, not quieter; notebook 06, section 2). The variant
+#   drops that ReLU (values in (0, 1)); notebook 06 looks at its maps.
 # - `distinct_labels`: 41 distinct classes. The authors' map gives pump id_06 and slider id_00
 #   the same class 13.
 #
@@ -354,15 +356,19 @@ others.mean().round(2).to_frame("mean over the other IDs").T
 # %%
 from IPython.display import display
 
-from asdlib.teaching.exercises import (ex05_auc_bootstrap, ex05_macs_vs_params, ex05_variant_params)
+from asdlib.teaching.exercises import (ex05_auc_bootstrap, ex05_macs_vs_params, ex05_paired_gap,
+                                       ex05_variant_params)
 
 # %% [markdown]
 # ### Exercise 1 (compute): the parameter counts by hand
 #
-# Count the attention module's parameters by hand from its layers (notebook 06 prints them;
-# every separable layer is depthwise conv, BatchNorm, ReLU, pointwise conv, BatchNorm, ReLU, and
-# only the last one has biases). Then predict which variants have exactly as many parameters as
+# Count the attention module's parameters by hand from its layers (printed below; every
+# separable layer is depthwise conv, BatchNorm, ReLU, pointwise conv, BatchNorm, ReLU, and only
+# the last one has biases). Then predict which variants have exactly as many parameters as
 # `proposed`, and what `mel_only` and `h256` change.
+
+# %%
+print(paper_length_network(configs["proposed"].model).attention)
 
 # %%
 ex05_variant_params()
@@ -382,14 +388,20 @@ ex05_macs_vs_params().round(3)
 # Resample the 10,868 clips of the authors' score arrays with replacement 200 times and compute
 # the global AUC each time (a bootstrap, `asdlib.engine.metrics.bootstrap_auc`, which keeps the numbers
 # of normal and anomalous clips): the spread of those AUCs, a 95 % interval and the standard
-# error it implies, estimates how much one AUC varies with the test clips drawn. Is the paper's
-# 1.17-point gap between [X_Mel] and [X_Mel, X_Wav] (Table 3, quoted) clearly larger? Then do
-# the same for this profile's `proposed` run.
+# error it implies, estimates how much one AUC varies with the test clips drawn. Compare it with
+# the Hanley-McNeil formula (`hanley_mcneil_se`) at the same AUC. Those arrays score 63.5; the
+# paper's [X_Mel, X_Wav] scores 93.4 on the same clips. Does the standard error stay the same at
+# 93.4? How many standard errors is the paper's 1.17-point gap between [X_Mel] and
+# [X_Mel, X_Wav] (Table 3, quoted) there? Then do the same for this profile's `proposed` run, and
+# bootstrap the *difference* between `proposed` and `mel_only` on the same clips (a paired
+# bootstrap, `ex05_paired_gap`): is it narrower than the two intervals side by side suggest?
 
 # %%
 display(ex05_auc_bootstrap().round(3).to_frame("authors' score arrays"))
 ours = pd.read_csv(run_dir(profile, "proposed") / "evaluation" / "paper" / "clip_scores.csv")
-ex05_auc_bootstrap(ours).round(3).to_frame(f"proposed run, {profile} profile")
+display(ex05_auc_bootstrap(ours).round(3).to_frame(f"proposed run, {profile} profile"))
+mel_only = pd.read_csv(run_dir(profile, "mel_only") / "evaluation" / "paper" / "clip_scores.csv")
+ex05_paired_gap(ours, mel_only).round(3).to_frame(f"proposed minus mel_only, {profile} profile")
 
 # %% [markdown]
 # ## Check your understanding
@@ -420,13 +432,17 @@ ex05_auc_bootstrap(ours).round(3).to_frame(f"proposed run, {profile} profile")
 # does not change, holds almost all of them.
 #
 # **Exercise 3.** On the authors' 10,868 clips the bootstrap interval of the global AUC is about
-# 62.5 to 64.5, a standard error of about 0.53 points (the Hanley-McNeil formula gives about the
-# same). Two models scored on the same clips have correlated errors, so the noise of their
-# *difference* is not simply √2 times that, but a 1.17-point gap is only about two standard
-# errors: suggestive, not conclusive. And the bootstrap sees only the test-set noise; the
-# seed-to-seed noise of training, which the paper's single runs cannot show, comes on top. The
-# smoke profile's 288 clips give a standard error of a few points: smoke differences between rows
-# are noise.
+# 62.5 to 64.5, a standard error of about 0.53 points, and the Hanley-McNeil formula gives the
+# same at that AUC of 63.5. But the standard error shrinks as the AUC rises: at the paper's 93.4
+# on the same clip counts it is about 0.25 points, so the 1.17-point gap is 4-5 standard errors
+# of one AUC, not two. Two models scored on the same clips share the hard clips, so the noise of
+# their *difference* is smaller still than √2 times that: the paired bootstrap measures it
+# directly. Test-set noise is therefore not what makes that row of Table 3 uncertain. The
+# threats are the ones a bootstrap over clips cannot see: the seed (another training run moves a
+# number by more than this; notebook 07 measures the seed spread of the proposed model and each
+# peer) and the selection of each run's checkpoint on the same test clips (notebook 04,
+# exercise 4). On the smoke profile's 288 clips the standard error is a few points: read its
+# rows from the tables above, not as evidence about the paper.
 #
 # **Check your understanding.**
 #

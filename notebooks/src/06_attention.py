@@ -49,7 +49,7 @@ authors_checkpoint = False  # also map with the authors' released weights (secti
 # %%
 import pandas as pd
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from asdlib.data.audio import (load_clip)
 from asdlib.data.dataset import (scan_dataset)
@@ -122,7 +122,25 @@ print(f"log-Mel bin {f}, frame {t}: X = {X[0, c, f, t]:.2f} dB, H = {H[0, c, f, 
       f"H * X = {X_tilde[0, c, f, t]:.2f}")
 
 # %% [markdown]
-# MobileFaceNet never sees X itself, only X̃ = H ⊗ X.
+# MobileFaceNet never sees X itself, only X̃ = H ⊗ X. What does a weight below 1 do? It depends on
+# the sign of the value it multiplies. The log-Mel channel is in decibels; here is how much of it
+# is negative on this clip, and what the product does to it:
+
+# %%
+logmel, weighted = X[0, 0], X_tilde[0, 0]
+negative = logmel < 0
+print(f"log-Mel values below 0 dB: {negative.float().mean():.1%} (range {logmel.min():.1f} to "
+      f"{logmel.max():.1f} dB)")
+print(f"of those, moved towards 0 dB (louder) by H: {(weighted[negative] >= logmel[negative]).float().mean():.1%}; "
+      f"Wavegram values below 0: {(X[0, 1] < 0).float().mean():.1%}")
+
+# %% [markdown]
+# A weight H < 1 shrinks a value towards 0. On a negative dB value that is *louder*: a bin at
+# −60 dB weighted by 0.5 becomes −30 dB. So on the log-Mel channel a low attention weight does not
+# make a bin quieter; it pulls it towards 0 dB, and a weight near 1 leaves it as it is. On the
+# Wavegram channel of the proposed model (separable layer ending in a ReLU, so values >= 0) a
+# weight below 1 does make a value smaller. Read H as "how far each value is pulled towards 0",
+# not as "emphasis" and "suppression" of loudness.
 #
 # ## 3. Fig. 3: the attention maps of one clip
 #
@@ -144,7 +162,8 @@ saved = save_fig(fig, "fig3_attention_maps", out)
 # > sigmoid(z) >= sigmoid(0) = 0.5. Wherever the ReLU clips (its input was negative), the
 # > attention is *exactly* 0.5. The paper's f_ATT maps into R+, with "a sigmoid activation for
 # > mapping each pixel into a probability", but in the authors' code half of that range is
-# > unreachable: the module can emphasise a region (up to x 1) but never suppress one below x 0.5.
+# > unreachable: the module can scale a value at most to one half, never further towards 0
+# > (on the log-Mel channel, a bin moves at most halfway to 0 dB; section 2).
 #
 # The module's layers (indices as in the authors' `heatmap` Sequential):
 
@@ -219,6 +238,15 @@ fig = plot_attention_stats(stats_real["mean"], stats_real["std"], mel_hz=mel_hz,
                            title=f"log-Mel attention over the {stats_real['n_clips']} bundled real "
                                  f"clips ({profile} model; {banner})")
 saved = save_fig(fig, "fig4_attention_stats_real_clips", out)
+trained_on = (f"{config.data.root} data, {net.config.clip_seconds:g}-s clips, "
+              f"{config.train.epochs} epochs")
+display(Markdown(
+    f"This model was trained on {trained_on}. "
+    + ("Its attention over real clips therefore tells nothing about real machines: the figure shows "
+       "the pipeline works, not what the paper's model attends to; only a model trained on the DCASE "
+       "data (the paper profile) can test the paper's reading."
+       if config.data.root != "dcase2020" else
+       "It was trained on the DCASE 2020 clips, so these statistics can be set against the paper's.")))
 
 # %% [markdown]
 # ## 6. The paper's bands, checked
@@ -298,7 +326,8 @@ pd.DataFrame({name: {"smallest value": s["min"], "share of values exactly 0.5": 
               for name, s in (("faithful (authors')", stats), ("fixed (no ReLU)", stats_fixed))}).round(4)
 
 # %% [markdown]
-# The fixed module's values go below 0.5 (it can now attenuate a band), and exactly-0.5 values
+# The fixed module's values go below 0.5 (it can now pull a value further towards 0: on the
+# log-Mel channel, closer to 0 dB, which is louder), and exactly-0.5 values
 # no longer pile up: a value of exactly 0.5 is no longer special. Notebook 05's `honest_variants`
 # table shows whether this changes the detection scores.
 #
@@ -348,14 +377,18 @@ if net_authors is not None:
 #   on the bundled real clips. The band the paper calls "0.5 with zero variance" is where that
 #   ReLU clips every value; we locate such bands from the data and compare them with the
 #   paper's.
-# - Without the ReLU (the fixed variant) the maps go below 0.5 and can attenuate.
+# - H multiplies the features value by value, so a weight below 1 pulls a value towards 0: on the
+#   log-Mel (negative dB) that is louder, on the rectified Wavegram smaller. Without the ReLU
+#   (the fixed variant) the maps go below 0.5 and pull further.
 #
 # Saved under `results/<profile>/`: `figures/fig3_attention_maps`, `figures/fig4_attention_stats`
 # (and `_maps`, `_real_clips`, `fixed_attention` versions), `tables/fig4_bands`,
 # `tables/fig4_bands_located`.
 #
-# This is the last notebook. `run_all.sh` ends by writing `results/<profile>/REPORT.md`, every
-# number of Tables 1-4 beside the paper's, with the differences.
+# Next: notebook 07 compares the proposed model with its peers fairly (same data, seeds, protocols),
+# and notebook 08 takes the trained model to a machine (inference form, ONNX, thresholds, the
+# monitor). `run_all.sh` ends by writing `results/<profile>/REPORT.md`, every number of Tables 1-4
+# beside the paper's, with the differences.
 
 # %% [markdown]
 # ## Exercises

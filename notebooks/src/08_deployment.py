@@ -139,8 +139,9 @@ print(f"max |folded - conv->BN| on random input: {diff:.2e}")
 #
 # ## 4. A log-Mel that exports
 #
-# torchaudio computes the log-Mel with a complex FFT, which ONNX cannot express. The inference
-# form writes the same computation in real arithmetic: frames cut by reshapes (the hop is half
+# torchaudio computes the log-Mel with a complex FFT. ONNX itself has DFT and STFT operators
+# (since opset 17); what fails is PyTorch's exporter, which cannot carry the complex tensors that
+# `torch.stft` returns. The inference form avoids them and writes the same computation in real arithmetic: frames cut by reshapes (the hop is half
 # the window, so a frame is two neighbouring hop blocks), the Hann window, a 1024-point FFT as
 # two 32-point DFT matrix products (n = 32 n1 + n2, k = k1 + 32 k2, with "twiddle" factors in
 # between), the power and torchaudio's own Mel filterbank. Two 32-point stages cost about 8x fewer
