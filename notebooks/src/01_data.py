@@ -312,9 +312,9 @@ else:
 # standard error of about 0.08, so values anywhere between roughly 0.35 and 0.65 are what a
 # useless score gives; a value further out (in either direction: below 0.5 means the anomalies
 # are quieter on average) says that loudness carries a little information for that type. Either
-# way the energy baseline is far from the near-perfect separation a trained detector reaches in
-# notebook 04: the synthetic anomalies must be found in the *spectral and temporal pattern*, as
-# real ones.
+# way, how far is the energy baseline from what a trained detector reaches in notebook 04 (come
+# back to this table when you have run it)? The synthetic anomalies are meant to be found in the
+# *spectral and temporal pattern*, as real ones, not in the loudness.
 #
 # What does a synthetic anomaly look like? Here is a normal fan clip beside an anomalous one
 # (anomalous clip 0 carries the kind `anomaly_kind(0)`).

@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from asdlib.data.audio import (load_clip)
 from asdlib.data.dataset import (add_class_index, scan_dataset)
@@ -242,16 +242,23 @@ if bench.is_file():
     table.index = [res["paths"][k] for k in table.index]
     print(f"{res['cpu']['model']}, measured {res['date']}")
     display(table[["median_ms", "min_ms", "max score deviation"]].round(3))
+    base = res["latency"]["authors_eager"]["median_ms"]
+    speed = {k: base / v["median_ms"] for k, v in res["latency"].items() if k != "authors_eager"}
+    smoke_dev = res.get("smoke_auc", {}).get("bf16_compiled", {}).get("max_score_deviation")
+    display(Markdown(
+        "In that benchmark, against the authors' eager network (median per clip, one thread): "
+        + "; ".join(f"{res['paths'][k]} {x:.2f}x" for k, x in speed.items())
+        + f". The bf16 path's largest score deviation is {res['deviation']['bf16_compiled']:.3f} on "
+          f"the real clips" + (f" and {smoke_dev:.2f} on the smoke model's scores" if smoke_dev is not None else "")
+        + ": the benchmark measures it, the library does not ship it."))
 else:
     print("benchmarks/deployment_results.json not found: run benchmarks/deployment.py")
 
 # %% [markdown]
-# What the numbers say: folding BatchNorm alone changes little in eager PyTorch, whose grouped
-# (depthwise) convolutions take a slow path; ONNX Runtime and `torch.compile` fuse and vectorise
-# (about 1.6x and 2x the authors' eager network in the benchmark). bf16 on a CPU with AMX is
-# faster still (about 3x), at the price of score deviations of up to 0.02 on the real clips and
-# 0.36 on the smoke model's scores: the benchmark measures it, the library does not ship it.
-# None of them reaches 10 ms per clip on one core in fp32: section 2's arithmetic says why.
+# What to read in them: does folding BatchNorm alone (the inference form, eager) change much in
+# eager PyTorch, whose grouped (depthwise) convolutions take a slow path? How much do ONNX
+# Runtime and `torch.compile`, which fuse and vectorise, gain? Compare the fp32 paths with the
+# floor that section 2's arithmetic gives for one core.
 #
 # ## 7. Decision thresholds per machine ID
 #
