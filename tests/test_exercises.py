@@ -33,7 +33,7 @@ def test_every_solution_is_listed_and_tested():
     listed = {fn.__name__ for fns in ex.EXERCISES.values() for fn in fns}
     assert public == listed
     assert all(2 <= len(fns) <= 4 for fns in ex.EXERCISES.values())
-    assert sorted(ex.EXERCISES) == ["01", "02", "03", "04", "05", "06"]
+    assert sorted(ex.EXERCISES) == ["01", "02", "03", "04", "05", "06", "08"]
     for nb, fns in ex.EXERCISES.items():
         for fn in fns:
             assert fn.__name__.startswith(f"ex{nb}_") and f"Notebook {nb}" in fn.__doc__
@@ -321,3 +321,79 @@ def test_ex06_fig4_band_bins_match_the_htk_formula():
     assert t["mel_bins"].sum() == 128
     flat = t.loc[[b for b in t.index if b.startswith("[0.071")][0]]
     assert flat["share of the bins [%]"] > 2 * flat["share of 0-8 kHz [%]"]     # Mel favours the lows
+
+
+# --------------------------------------------------------------------------- notebook 08
+
+def test_ex08_latency_floor_is_the_macs_over_the_matmul_rate():
+    from asdlib.engine.complexity import count_macs
+    from asdlib.nets.model import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(clip_seconds=1.0)).eval()   # 1-s clips: the same arithmetic, quicker
+    res = ex.ex08_latency_floor(net, clips=3)
+    assert res["MACs per clip (M)"] == count_macs(net)["total"] / 1e6
+    assert res["floor (ms)"] == pytest.approx(1e3 * res["MACs per clip (M)"] * 1e6
+                                              / (res["matmul rate (G MAC/s)"] * 1e9), rel=1e-12)
+    assert res["measured / floor"] == pytest.approx(res["inference form, measured (ms)"] / res["floor (ms)"])
+    # a floor is a floor: nothing scores a clip faster than its MACs at the matmul rate
+    assert res["measured / floor"] > 1.0
+
+
+def test_matmul_rate_counts_n_cubed_macs_per_product():
+    import time as _time
+
+    from asdlib.engine.complexity import matmul_rate
+
+    rate = matmul_rate(threads=1, n=512, repeats=3)
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    torch.set_num_threads(1)
+    best = min((lambda s: (torch.mm(a, b), _time.perf_counter() - s)[1])(_time.perf_counter())
+               for _ in range(5))
+    assert 0.25 < rate / (512 ** 3 / best) < 4.0        # the same product timed here, noisy machine
+    with pytest.raises(ValueError, match="out of range"):
+        matmul_rate(threads=0)
+
+
+def test_ex08_false_alarms_keep_their_promise_on_scores_from_the_fitted_law():
+    """Training and test normals drawn from one gamma law per machine: the flagged share of the
+    test normals is close to 1 - p; anomalies drawn higher are caught more often; per day = rate x clips."""
+    from scipy.stats import gamma
+
+    rng = np.random.default_rng(0)
+    rows_train, rows_test = [], []
+    for mid, (a, scale) in {"00": (3.0, 1.0), "02": (5.0, 0.5)}.items():
+        law = gamma(a, scale=scale)
+        for s in law.rvs(4000, random_state=rng):
+            rows_train.append(("fan", mid, s))
+        for s in law.rvs(4000, random_state=rng):
+            rows_test.append(("fan", mid, s, 0))
+        for s in law.rvs(1000, random_state=rng) + 3 * scale * a ** 0.5:
+            rows_test.append(("fan", mid, s, 1))
+    train = pd.DataFrame(rows_train, columns=["machine_type", "machine_id", "score"])
+    test = pd.DataFrame(rows_test, columns=["machine_type", "machine_id", "score", "anomaly"])
+    t = ex.ex08_false_alarms(train, test, percentiles=(0.5, 0.9, 0.99), clips_per_day=1000)
+    for p, r in t.iterrows():
+        assert r["promised false-alarm rate (1 - p)"] == pytest.approx(1 - p)
+        assert r["training normals flagged"] == pytest.approx(1 - p, abs=0.02)
+        assert r["test normals flagged"] == pytest.approx(1 - p, abs=0.02)
+        assert r["test anomalies caught"] > r["test normals flagged"]
+        assert r["false alarms per day (1000 normal clips)"] == pytest.approx(1000 * r["test normals flagged"])
+    assert list(t.index) == [0.5, 0.9, 0.99]
+
+
+def test_ex08_time_per_part_shares_and_macs():
+    from asdlib.engine.complexity import count_macs
+    from asdlib.nets.model import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(clip_seconds=1.0)).eval()
+    t = ex.ex08_time_per_part(net, repeats=2)
+    macs = count_macs(net)
+    assert list(t.index) == ["logmel", "wavegram", "attention", "classifier", "arcface"]
+    for part in t.index:
+        assert t.at[part, "MACs (M)"] == macs[part] / 1e6
+    assert t["share of time"].sum() == pytest.approx(1.0) and t["share of MACs"].sum() == pytest.approx(1.0)
+    assert (t["time (ms)"] > 0).all()
+    mel_only = build_model(ModelConfig(clip_seconds=1.0, features="mel")).eval()
+    assert ex.ex08_time_per_part(mel_only, repeats=1).at["wavegram", "time (ms)"] == 0.0

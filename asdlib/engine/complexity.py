@@ -222,3 +222,26 @@ def per_clip_latency(paths: dict, waves, threads: int = 1, warmup: int = 2) -> p
     table["speed-up"] = table["median_ms"].iloc[0] / table["median_ms"]
     table.index.name = "path"
     return table
+
+
+def matmul_rate(threads: int = 1, n: int = 1024, repeats: int = 5) -> float:
+    """This machine's fp32 multiply-accumulates per second in a large square matrix product (best of ``repeats``). Notebook 08.
+
+    One ``n x n`` by ``n x n`` product is ``n**3`` MACs. BLAS runs it near the cores' peak, so
+    ``MACs per clip / matmul_rate`` is a floor for any fp32 scoring path on the same threads.
+    """
+    if threads < 1 or n < 16 or repeats < 1:
+        raise ValueError(f"matmul_rate: threads={threads}, n={n}, repeats={repeats} out of range")
+    previous = torch.get_num_threads()
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    try:
+        torch.set_num_threads(threads)
+        torch.mm(a, b)  # warm-up
+        best = math.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    return n ** 3 / best

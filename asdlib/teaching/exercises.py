@@ -1,4 +1,4 @@
-"""Solutions to the exercises at the end of notebooks 01-06, one function per exercise.
+"""Solutions to the exercises at the end of notebooks 01-08, one function per exercise.
 
 Each notebook ends with a section "Exercises": the task is stated in Markdown, and the cell
 below it calls the solution here to show the answer. Every solution computes its answer with
@@ -13,6 +13,7 @@ Names are ``exNN_<topic>`` with NN the notebook. ``EXERCISES`` lists them per no
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pandas as pd
@@ -20,10 +21,12 @@ import torch
 
 from asdlib.data.audio import load_clip, load_wav
 from asdlib.study.authors_scores import COLLIDING_CLASS, load_authors_scores
-from asdlib.engine.complexity import count_macs
+from asdlib.engine.complexity import count_macs, matmul_rate, per_clip_latency
 from asdlib.data.dataset import scan_dataset
 from asdlib.data.dcase import ALL_MACHINES, PAPER_OFFSETS, SAMPLE_RATE, expected_file_counts
 from asdlib.nets.features import LogMel, Wavegram, mel_bin_centres_hz, num_frames
+from asdlib.deploy.inference import class_scores, inference_form
+from asdlib.deploy.thresholds import fit_gamma, gamma_thresholds, machine_key
 from asdlib.nets.loss import ArcFace, anomaly_score, mixup
 from asdlib.engine.metrics import (MAX_FPR, auc_pauc, bootstrap_auc, global_metrics, hanley_mcneil_se,
                                   official_metrics, paired_bootstrap_auc_difference)
@@ -412,6 +415,90 @@ def ex06_fig4_band_bins(n_mels: int = 128) -> pd.DataFrame:
 
 
 #: Every solution, per notebook (the order of the exercises in the notebook).
+# --------------------------------------------------------------------------- notebook 08
+
+def ex08_latency_floor(net=None, threads: int = 1, clips: int = 5, seed: int = 0) -> pd.Series:
+    """Notebook 08, exercise 1: the floor MACs / (one-thread matmul rate) against the inference form's measured latency."""
+    if net is None:
+        torch.manual_seed(seed)
+        net = build_model().eval()
+    macs = count_macs(net)["total"]
+    rate = matmul_rate(threads)
+    inf = inference_form(net)
+    waves = torch.randn(clips, net.config.num_samples, generator=torch.Generator().manual_seed(seed))
+    measured = float(per_clip_latency({"inference form": lambda w: inf(w)}, waves, threads=threads)
+                     .loc["inference form", "median_ms"])
+    floor_ms = 1000.0 * macs / rate
+    return pd.Series({"MACs per clip (M)": macs / 1e6, "matmul rate (G MAC/s)": rate / 1e9,
+                      "floor (ms)": floor_ms, "inference form, measured (ms)": measured,
+                      "measured / floor": measured / floor_ms, "threads": threads})
+
+
+def ex08_false_alarms(train_scores: pd.DataFrame, test_scores: pd.DataFrame,
+                      percentiles=(0.5, 0.9, 0.99), clips_per_day: int = 1440) -> pd.DataFrame:
+    """Notebook 08, exercise 2: false-alarm rate promised by a gamma percentile (1 - p) against the rates on training and test normals."""
+    params = fit_gamma(train_scores)
+    train = train_scores.assign(key=[machine_key(t, i) for t, i in
+                                     zip(train_scores["machine_type"], train_scores["machine_id"])])
+    test = test_scores.assign(key=[machine_key(t, i) for t, i in
+                                   zip(test_scores["machine_type"], test_scores["machine_id"])])
+    test = test[test["key"].isin(params)]
+    rows = []
+    for p in percentiles:
+        th = gamma_thresholds(params, p)
+        over_train = train["score"] > train["key"].map(th)
+        over_test = test["score"] > test["key"].map(th)
+        normal = test["anomaly"].astype(int) == 0
+        rows.append({"percentile": p, "promised false-alarm rate (1 - p)": 1.0 - p,
+                     "training normals flagged": float(over_train.mean()),
+                     "test normals flagged": float(over_test[normal].mean()),
+                     "test anomalies caught": float(over_test[~normal].mean()),
+                     f"false alarms per day ({clips_per_day} normal clips)":
+                         float(over_test[normal].mean()) * clips_per_day})
+    return pd.DataFrame(rows).set_index("percentile")
+
+
+def ex08_time_per_part(net=None, threads: int = 1, repeats: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Notebook 08, exercise 3: each part's share of the inference form's time beside its share of the MACs."""
+    if net is None:
+        torch.manual_seed(seed)
+        net = build_model().eval()
+    inf = inference_form(net)
+    macs = count_macs(net)
+    wave = torch.randn(1, net.config.num_samples, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        x = inf.features(wave)
+        weighted = inf.attention(x) * x if inf.attention is not None else x
+        emb = inf.classifier(weighted)
+    steps = {"logmel": (lambda: inf.logmel(wave)) if inf.logmel is not None else None,
+             "wavegram": (lambda: inf.wavegram(wave.unsqueeze(1))) if inf.wavegram is not None else None,
+             "attention": (lambda: inf.attention(x) * x) if inf.attention is not None else None,
+             "classifier": lambda: inf.classifier(weighted),
+             "arcface": lambda: class_scores(emb, inf.class_weight, inf.s, inf.m)}
+    previous = torch.get_num_threads()
+    times = {}
+    try:
+        torch.set_num_threads(threads)
+        with torch.no_grad():
+            for part, fn in steps.items():
+                if fn is None:
+                    times[part] = 0.0
+                    continue
+                fn()  # warm-up
+                best = math.inf
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    fn()
+                    best = min(best, time.perf_counter() - start)
+                times[part] = 1000.0 * best
+    finally:
+        torch.set_num_threads(previous)
+    table = pd.DataFrame({"time (ms)": times, "MACs (M)": {p: macs[p] / 1e6 for p in steps}})
+    table["share of time"] = table["time (ms)"] / table["time (ms)"].sum()
+    table["share of MACs"] = table["MACs (M)"] / table["MACs (M)"].sum()
+    return table
+
+
 EXERCISES = {
     "01": (ex01_split_totals, ex01_label_collisions, ex01_sample_durations),
     "02": (ex02_frames, ex02_wavegram_params, ex02_wavegram_rank),
@@ -419,4 +506,5 @@ EXERCISES = {
     "04": (ex04_official_by_groupby, ex04_global_vs_per_id, ex04_pauc_limits, ex04_selection_bias),
     "05": (ex05_variant_params, ex05_macs_vs_params, ex05_auc_bootstrap, ex05_paired_gap),
     "06": (ex06_share_at_half, ex06_weighted_logmel, ex06_fig4_band_bins),
+    "08": (ex08_latency_floor, ex08_false_alarms, ex08_time_per_part),
 }

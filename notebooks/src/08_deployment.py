@@ -371,9 +371,97 @@ windows.drop(columns=["time", "source"])
 #   of about 8 ms per 10-s clip on one AVX-512 core even at peak speed.
 # - The inference form (BatchNorm folded, real-arithmetic log-Mel, no `fc_out`, per-class scores)
 #   gives the training form's scores within 1e-3 and exports to ONNX with its metadata.
-# - ONNX Runtime and `torch.compile` score about 1.6x and 2x as fast as the authors' eager
-#   network on one core; the measured table is in `benchmarks/REPORT.md`, section 7.
+# - ONNX Runtime and `torch.compile` score faster than the authors' eager network on one core
+#   (section 6 gives the measured ratios); the full table is in `benchmarks/REPORT.md`, section 7.
 # - Per-ID gamma thresholds on the training normals turn scores into decisions; the percentile
 #   trades false alarms against detections.
 # - `python -m asdlib monitor` applies it all to clips as they arrive, one JSON line per clip,
 #   bad input reported and skipped.
+
+# %% [markdown]
+# ## Exercises
+#
+# Try each task first; the cell under it calls the solution in `asdlib.teaching.exercises`, which
+# computes the answer with the library's functions (`??ex08_latency_floor` shows the code).
+# Nothing here trains; exercise 2 uses this notebook's scores, the others an untrained network
+# of the same shape (the arithmetic does not depend on the weights). About 5 s each.
+
+# %%
+from asdlib.teaching.exercises import (ex08_false_alarms, ex08_latency_floor, ex08_time_per_part)
+
+# %% [markdown]
+# ### Exercise 1 (compute): how far from the machine's limit?
+#
+# Section 2 counted about 0.78 G multiply-accumulates per 10-s clip. Measure how many MACs per
+# second this machine's CPU does on one thread in a large matrix product (`matmul_rate`, the
+# best a BLAS library gets), divide, and you have a floor: no fp32 path can score a clip faster on
+# one thread. Before running: is the inference form within 1.5x of that floor, or further?
+
+# %%
+ex08_latency_floor().round(3).to_frame("one thread, this machine")
+
+# %% [markdown]
+# ### Exercise 2 (compute): what a percentile promises
+#
+# A gamma threshold at percentile p promises that a share 1 - p of normal clips raise an alarm.
+# That promise is about the *training* normals the gamma was fitted on. Compare it with the
+# share of normal *test* clips flagged, for p = 0.5, 0.9 and 0.99, and turn the rate into alarms
+# per day for a machine recorded once a minute (1,440 clips a day). Which would an operator
+# accept?
+
+# %%
+ex08_false_alarms(train_table, via_scorer).round(3)
+
+# %% [markdown]
+# ### Exercise 3 (predict, then compute): where does the time go?
+#
+# Section 2 showed that MobileFaceNet does about 90 % of the arithmetic and the attention module
+# under 10 %. Predict each part's share of the *time* of the inference form on one thread, then
+# measure it.
+
+# %%
+ex08_time_per_part().round(3)
+
+# %% [markdown]
+# ## Check your understanding
+#
+# 1. Why does folding BatchNorm change the scores by no more than rounding, but only in
+#    evaluation mode?
+# 2. Why does the exported file carry its label map, sample rate and clip length?
+# 3. The monitor cuts a long recording every `--hop` seconds. What does a hop shorter than the
+#    clip length buy, and what does it cost?
+# 4. Why fit the thresholds on training normals and not on the test clips?
+
+# %% [markdown]
+# ## Answers
+#
+# **Exercise 1.** The floor is the MACs divided by the matrix-product rate; the inference form in
+# eager PyTorch is a few times above it (the table gives the ratio on this machine). The gap
+# is not arithmetic: depthwise convolutions and the attention module's full-resolution maps move
+# far more memory per multiply-add than a matrix product, and eager PyTorch runs each layer as a
+# separate pass over memory. Fused paths (ONNX Runtime, `torch.compile`, section 6) close part
+# of the gap.
+#
+# **Exercise 2.** On the training normals the flagged share is close to 1 - p by construction
+# (up to how well a gamma fits). On the test normals it is usually higher: the test clips were
+# recorded at other times than the training clips, and on the smoke profile a model trained for
+# a few minutes on synthetic sounds scores unseen normals higher. Even 1 - p = 1 % is about 14
+# alarms a day at one clip a minute; an operator would ask for a higher percentile, several
+# consecutive alarms, or both, at the price of later detection.
+#
+# **Exercise 3.** The attention module's share of the time is several times its share of the
+# MACs, and MobileFaceNet's share of the time is below its share of the MACs: time follows
+# memory traffic and the efficiency of each operation, not the count of multiply-adds.
+# Optimising the attention module (or fusing it) pays more than its MACs suggest.
+#
+# **Check your understanding.**
+#
+# 1. In evaluation mode BatchNorm is a fixed affine map per channel (running mean and variance),
+#    which composes with the convolution before it into one convolution; in training mode it
+#    uses each batch's statistics, which no fixed weights can reproduce.
+# 2. So that the scorer can refuse input it was not built for (another sample rate, another clip
+#    length, an unknown machine ID) instead of scoring it silently wrong.
+# 3. Decisions more often and an anomaly caught sooner after it starts, at the price of scoring
+#    more clips per second of audio (clip length / hop times as many).
+# 4. The test clips stand for the future: a threshold chosen on them would be chosen on the
+#    answers. The training normals are all that exists when a monitor is deployed.
