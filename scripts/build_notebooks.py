@@ -4,7 +4,18 @@ Sources use the "percent" format: a line ``# %% [markdown]`` starts a Markdown c
 are comments ``# ...``), ``# %%`` starts a code cell, ``# %% tags=["parameters"]`` a code cell
 with tags. Generated notebooks carry no outputs. ``--check`` fails when a notebook is out of date.
 
-    python scripts/build_notebooks.py          # write notebooks/NN_*.ipynb
+Each source gives two editions. The instructor edition (``notebooks/NN_*.ipynb``) is the source
+as written. The student edition (``notebooks/student/NN_*.ipynb``) is made from it by the tags:
+
+- ``ex:NN.k``: the solution cell of exercise NN.k becomes ``answer = ...`` and a
+  ``check("NN.k", answer)`` call (``asdlib.teaching.checks``), which judges without revealing;
+- ``solutions-import``: the import of the solutions becomes the import of the checkers;
+- ``task:ID``: a coding task; in the function, the lines after ``# -- solution --`` become
+  ``raise NotImplementedError`` (``check_code`` then says "not yet written");
+- ``retrain:ID``: the ``prediction = ...`` line is emptied (no training until the student predicts);
+- ``answers``: the Markdown cell of answers is left out.
+
+    python scripts/build_notebooks.py          # write both editions
     python scripts/build_notebooks.py --check  # exit 1 if any differs from its source
 """
 
@@ -21,6 +32,15 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "notebooks" / "src"
 OUT = ROOT / "notebooks"
+STUDENT = OUT / "student"
+MARKER = "# -- solution --"
+STUDENT_INTRO = """## Exercises
+
+Try each task before you run anything. Write your answer into `answer` and run the cell:
+`check` says whether it is right, gives a hint if it is not, and never shows the solution.
+Coding tasks: write the body of the function; `check_code` runs it against the library on fresh
+random inputs. "Change one thing and retrain" tasks: write your `prediction` first; the cell
+trains and compares only once it has one."""
 HEADER = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$")
 
 
@@ -60,8 +80,75 @@ def parse(text: str) -> nbformat.NotebookNode:
     return nb
 
 
-def render(src: Path) -> str:
-    return nbformat.writes(parse(src.read_text()), version=4) + "\n"
+def _tag(cell, prefix: str) -> str | None:
+    for tag in cell.metadata.get("tags", []):
+        if tag.startswith(prefix):
+            return tag[len(prefix):]
+    return None
+
+
+def _stub_exercise(exercise: str) -> str:
+    from asdlib.teaching.checks import EXERCISES  # the registry says what `answer` is
+
+    item = EXERCISES[exercise]
+    args = "".join(f", {name}" for name in item.inputs)
+    return (f"# Exercise {exercise}: `answer` should be {item.asks}.\n"
+            f"answer = ...\n"
+            f'check("{exercise}", answer{args})')
+
+
+def _stub_task(source: str, task: str) -> str:
+    lines = source.splitlines()
+    starts = [i for i, ln in enumerate(lines) if ln.strip() == MARKER]
+    if len(starts) != 1:
+        raise SystemExit(f"coding task {task}: expected one line '{MARKER}', found {len(starts)}")
+    i = starts[0]
+    indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+    j = i + 1
+    while j < len(lines) and (not lines[j].strip() or lines[j].startswith(indent)):
+        j += 1
+    while j > i + 1 and not lines[j - 1].strip():  # keep the blank lines after the function
+        j -= 1
+    stub = f'{indent}raise NotImplementedError("your code here")'
+    return "\n".join(lines[:i] + [stub] + lines[j:])
+
+
+def _stub_retrain(source: str, task: str) -> str:
+    lines = source.splitlines()
+    hits = [i for i, ln in enumerate(lines) if ln.startswith("prediction = ")]
+    if len(hits) != 1:
+        raise SystemExit(f"retrain task {task}: expected one line 'prediction = ...', found {len(hits)}")
+    lines[hits[0]] = 'prediction = ...   # "higher", "lower" or "about the same"'
+    return "\n".join(lines)
+
+
+def student_edition(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The student edition of an instructor notebook: stubs and checkers instead of solutions and answers."""
+    cells = []
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "answers" in tags:
+            continue
+        cell = nbformat.from_dict(dict(cell))
+        if cell.cell_type == "markdown" and cell.source.startswith("## Exercises"):
+            cell.source = STUDENT_INTRO
+        elif "solutions-import" in tags:
+            cell.source = "from asdlib.teaching.checks import check, check_code, retrain_task"
+        elif _tag(cell, "ex:"):
+            cell.source = _stub_exercise(_tag(cell, "ex:"))
+        elif _tag(cell, "task:"):
+            cell.source = _stub_task(cell.source, _tag(cell, "task:"))
+        elif _tag(cell, "retrain:"):
+            cell.source = _stub_retrain(cell.source, _tag(cell, "retrain:"))
+        cells.append(cell)
+    out = nbformat.v4.new_notebook(cells=cells)
+    out.metadata, out.nbformat_minor = nb.metadata, nb.nbformat_minor
+    return out
+
+
+def render(src: Path, student: bool = False) -> str:
+    nb = parse(src.read_text())
+    return nbformat.writes(student_edition(nb) if student else nb, version=4) + "\n"
 
 
 def main() -> int:
@@ -69,15 +156,17 @@ def main() -> int:
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
     stale = []
+    STUDENT.mkdir(exist_ok=True)
     for src in sorted(SRC.glob("[0-9][0-9]_*.py")):
-        target = OUT / (src.stem + ".ipynb")
-        text = render(src)
-        if args.check:
-            if not target.is_file() or target.read_text() != text:
-                stale.append(target.name)
-        else:
-            target.write_text(text)
-            print(f"wrote {target.relative_to(ROOT)}")
+        for folder, student in ((OUT, False), (STUDENT, True)):
+            target = folder / (src.stem + ".ipynb")
+            text = render(src, student)
+            if args.check:
+                if not target.is_file() or target.read_text() != text:
+                    stale.append(str(target.relative_to(OUT)))
+            else:
+                target.write_text(text)
+                print(f"wrote {target.relative_to(ROOT)}")
     if stale:
         print("out of date (run python scripts/build_notebooks.py): " + ", ".join(stale))
         return 1

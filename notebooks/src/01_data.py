@@ -436,7 +436,7 @@ saved = save_fig(fig, "sample_fan06_logmels", out)
 # under a second in either profile. The numbers they print are discussed under "Answers", at the
 # end of the notebook.
 
-# %%
+# %% tags=["solutions-import"]
 from asdlib.teaching.exercises import (ex01_label_collisions, ex01_sample_durations, ex01_split_totals)
 
 # %% [markdown]
@@ -448,7 +448,7 @@ from asdlib.teaching.exercises import (ex01_label_collisions, ex01_sample_durati
 # anomalies? Which types have the most test clips, and what does that mean for a metric that
 # puts all test clips into one ROC (notebook 04)?
 
-# %%
+# %% tags=["ex:01.1"]
 ex01_split_totals().round(1)
 
 # %% [markdown]
@@ -462,7 +462,7 @@ ex01_split_totals().round(1)
 # (b) Change one thing: the slider offset becomes 14. Predict before you run the cell: is any
 # class still shared? Does any machine now leave its type's range?
 
-# %%
+# %% tags=["ex:01.2"]
 collisions = ex01_label_collisions()
 display(collisions[collisions.problem != ""])
 shifted = ex01_label_collisions({"fan": 0, "pump": 7, "slider": 14, "ToyCar": 20, "ToyConveyor": 27,
@@ -476,7 +476,7 @@ shifted[shifted.problem != ""]
 # type's clips are longer than 10 s? What does `load_clip(path, 160_000)` keep of them: does it
 # resample, pad or cut, and which part?
 
-# %%
+# %% tags=["ex:01.3"]
 durations = ex01_sample_durations()
 display(durations.groupby("machine_type")[["seconds", "samples_kept"]].agg(["min", "max"]))
 print("what load_clip keeps is the start of every file:", bool(durations.kept_is_the_start.all()))
@@ -493,7 +493,7 @@ print("what load_clip keeps is the start of every file:", bool(durations.kept_is
 # 4. Pump id_06 and slider id_00 share class 13. Name one consequence for training and one for
 #    the evaluation.
 
-# %% [markdown]
+# %% [markdown] tags=["answers"]
 # ## Answers
 #
 # **Exercise 1.** 36,283 training clips (20,119 development plus 16,164 additional) and 10,868

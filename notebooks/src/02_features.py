@@ -391,7 +391,7 @@ saved = save_fig(fig, "wavegram_rank", out)
 # the answer with the library's functions (`??ex02_frames` shows the code). No training; each
 # cell takes about a second in either profile. The answers are at the end of the notebook.
 
-# %%
+# %% tags=["solutions-import"]
 from asdlib.teaching.exercises import (ex02_frames, ex02_wavegram_params, ex02_wavegram_rank)
 
 # %% [markdown]
@@ -401,7 +401,7 @@ from asdlib.teaching.exercises import (ex02_frames, ex02_wavegram_params, ex02_w
 # with a hop of 256 samples (75 % overlap) instead of 512? And a 1-s clip (the smoke profile) with
 # each hop? Then check with `num_frames` and by running `LogMel(hop_length=...)` on the clip.
 
-# %%
+# %% tags=["ex:02.1"]
 ex02_frames()
 
 # %% [markdown]
@@ -411,7 +411,7 @@ ex02_frames()
 # `Conv1d`. Predict both counts for a window (kernel) of 2048 samples (128 ms), and of 512,
 # with a hop of half the window each time. Which of the two grows faster with the window?
 
-# %%
+# %% tags=["ex:02.2"]
 ex02_wavegram_params()
 
 # %% [markdown]
@@ -423,7 +423,7 @@ ex02_wavegram_params()
 # after it. Does a higher rank after the ReLU mean that the Wavegram now carries more than one
 # number per frame?
 
-# %%
+# %% tags=["ex:02.3"]
 ex02_wavegram_rank()
 
 # %% [markdown]
@@ -437,7 +437,7 @@ ex02_wavegram_rank()
 # 5. If every Wavegram channel is a function of one number per frame, how can the Wavegram still
 #    add something next to the log-Mel?
 
-# %% [markdown]
+# %% [markdown] tags=["answers"]
 # ## Answers
 #
 # **Exercise 1.** Frames = 1 + samples // hop: 1 + 160,000 // 256 = **626** for 10 s with hop

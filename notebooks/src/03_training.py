@@ -621,7 +621,7 @@ for path in [folder / "config.json", folder / "train_log.jsonl", *list_checkpoin
 # the answer with the library's functions (`??ex03_mixup_lambda` shows the code). Nothing here
 # trains: each cell takes about a second in either profile. The answers are at the end.
 
-# %%
+# %% tags=["solutions-import"]
 from asdlib.teaching.exercises import (ex03_arcface_loss_vs_angle, ex03_global_kernel, ex03_mixup_lambda,
                               ex03_params_vs_embedding)
 
@@ -633,7 +633,7 @@ from asdlib.teaching.exercises import (ex03_arcface_loss_vs_angle, ex03_global_k
 # is class 0 still the predicted class, for m = 0, 0.35 and 0.7 rad? What is the loss at θ = 60°
 # without a margin? Then compute the loss for θ = 0°, 10°, ..., 120° and the three margins.
 
-# %%
+# %% tags=["ex:03.1"]
 arc = ex03_arcface_loss_vs_angle()
 display(arc["true class wins up to [deg]"].to_frame())
 ax = arc["loss"].plot(marker="o", ylabel="ArcFace loss at class 0", title="Toy head, s = 40")
@@ -647,7 +647,7 @@ arc["loss"].round(3)
 # the input (λ < 0.5)? Under a tenth of it (λ < 0.1)? Then change α to 1 (λ uniform) and
 # predict again. The solution draws λ with `asdlib.nets.loss.mixup` itself, 20,000 times.
 
-# %%
+# %% tags=["ex:03.2"]
 for alpha in (0.2, 1.0):
     display(ex03_mixup_lambda(alpha)["shares"].round(3).to_frame())
 
@@ -658,7 +658,7 @@ for alpha in (0.2, 1.0):
 # parts, and MobileFaceNet's last layers)? Predict how many parameters the network gains per unit
 # of h, and the totals for h = 64 and 256.
 
-# %%
+# %% tags=["ex:03.3"]
 ex03_params_vs_embedding()
 
 # %% [markdown]
@@ -669,8 +669,43 @@ ex03_params_vs_embedding()
 # the kernel and the parameter count for clips of 1 s (smoke), 5 s, 10 s (paper) and 11 s (a
 # whole ToyCar clip).
 
-# %%
+# %% tags=["ex:03.4"]
 ex03_global_kernel()
+
+# %% [markdown]
+# ### Coding task (write it before the library does): the margin logit
+#
+# Write `margin_logit(cos, m)`: for a tensor of cosines cos θ, the authors' ArcFace logit at the
+# true class, cos(θ + m) where cos θ > cos(π − m), and cos θ − m sin(m) elsewhere (section 6).
+# `check_code` runs it against `ArcFace` on fresh random cosines and margins.
+
+# %% tags=["task:03.C"]
+import math
+
+from asdlib.teaching.checks import check_code, retrain_task
+
+
+def margin_logit(cos, m):
+    """cos(theta + m) at the true class, with the authors' fallback where theta + m would pass pi."""
+    # -- solution --
+    sin = torch.sqrt((1.0 - cos * cos).clamp(0.0, 1.0))
+    phi = cos * math.cos(m) - sin * math.sin(m)
+    return torch.where(cos > math.cos(math.pi - m), phi, cos - math.sin(math.pi - m) * m)
+
+
+check_code("03.C", margin_logit)
+
+# %% [markdown]
+# ### Change one thing and retrain: no margin
+#
+# Train the proposed model again with m = 0 (plain softmax on cosines, section 6), at this
+# profile's budget (about half a minute on the smoke profile), and compare its test AUC with the
+# proposed run's. Before running: will it be higher, lower or about the same? Write your
+# prediction first; the cell trains only once it has one.
+
+# %% tags=["retrain:03.R"]
+prediction = "about the same"
+outcome = retrain_task("03.R", prediction, profile, insist=insist)
 
 # %% [markdown]
 # ## Check your understanding
@@ -684,7 +719,7 @@ ex03_global_kernel()
 #    reason that is not overfitting.
 # 5. Why does a resumed run continue exactly as an uninterrupted one would?
 
-# %% [markdown]
+# %% [markdown] tags=["answers"]
 # ## Answers
 #
 # **Exercise 1.** Class 0 wins while cos(θ + m) > cos(120° − θ), that is θ < (120° − m) / 2:

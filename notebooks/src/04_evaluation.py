@@ -689,7 +689,7 @@ if ckpt_path is not None and profile != "paper":
 # here trains: the cells use the scores this notebook already loaded, the authors' score arrays
 # or a small synthetic case, and take a few seconds at most. The answers are at the end.
 
-# %%
+# %% tags=["solutions-import"]
 from asdlib.teaching.exercises import (ex04_global_vs_per_id, ex04_official_by_groupby, ex04_pauc_limits,
                               ex04_selection_bias)
 
@@ -702,7 +702,7 @@ from asdlib.teaching.exercises import (ex04_global_vs_per_id, ex04_official_by_g
 # IDs of each type, then the mean over the types. Compare with the saved table `official`
 # (section 6).
 
-# %%
+# %% tags=["ex:04.1"]
 mine = ex04_official_by_groupby(clips)
 mine.join(official.set_index("machine_type")[["auc", "pauc"]], rsuffix=" (saved)").round(3)
 
@@ -715,7 +715,7 @@ mine.join(official.set_index("machine_type")[["auc", "pauc"]], rsuffix=" (saved)
 # global AUC (one ROC over all 16 clips) for each offset. Count pairs: the AUC is the share of
 # (anomalous, normal) pairs in which the anomalous clip scores higher, ties counting half.
 
-# %%
+# %% tags=["ex:04.2"]
 ex04_global_vs_per_id()
 
 # %% [markdown]
@@ -725,7 +725,7 @@ ex04_global_vs_per_id()
 # `max_fpr = 1` gives. Check with 20,000 random clips, a perfect score, and the authors' score
 # arrays of section 12.
 
-# %%
+# %% tags=["ex:04.3"]
 ex04_pauc_limits().round(2)
 
 # %% [markdown]
@@ -737,8 +737,52 @@ ex04_pauc_limits().round(2)
 # true AUC on average (the `paper` selection of section 7 picks the best of up to 15). The
 # solution repeats the experiment 60 times.
 
-# %%
+# %% tags=["ex:04.4"]
 ex04_selection_bias().round(2)
+
+# %% [markdown]
+# ### Coding tasks (write them before the library does)
+#
+# 1. `mcclish_pauc(y, s, max_fpr)`: the McClish-standardised partial AUC in % (section 5), as
+#    scikit-learn's `roc_auc_score(y, s, max_fpr=...)`.
+# 2. `official_mean_auc(scores)`: the official DCASE 2020 AUC in % of a score table (columns
+#    machine_type, machine_id, anomaly, score): one AUC per machine ID, mean over IDs, mean over
+#    types (section 6).
+#
+# `check_code` tries each on fresh random score tables against the library.
+
+# %% tags=["task:04.C1"]
+from asdlib.teaching.checks import check_code
+from sklearn.metrics import roc_auc_score, roc_curve
+
+
+def mcclish_pauc(y, s, max_fpr=0.1):
+    """McClish-standardised partial AUC (FPR <= max_fpr), in %."""
+    # -- solution --
+    fpr, tpr, _ = roc_curve(y, s)
+    stop = np.searchsorted(fpr, max_fpr, "right")
+    x, yy = fpr[:stop], tpr[:stop]
+    tpr_at = np.interp(max_fpr, fpr[stop - 1:stop + 1], tpr[stop - 1:stop + 1])
+    area = np.trapezoid(np.r_[yy, tpr_at], np.r_[x, max_fpr])
+    low, high = max_fpr ** 2 / 2, max_fpr
+    return 100 * 0.5 * (1 + (area - low) / (high - low))
+
+
+check_code("04.C1", mcclish_pauc)
+
+# %% tags=["task:04.C2"]
+from sklearn.metrics import roc_auc_score
+
+
+def official_mean_auc(scores):
+    """DCASE 2020 official AUC in %: per machine ID, mean over IDs, mean over machine types."""
+    # -- solution --
+    per_id = scores.groupby(["machine_type", "machine_id"]).apply(
+        lambda g: roc_auc_score(g["anomaly"], g["score"]), include_groups=False)
+    return 100 * per_id.groupby(level="machine_type").mean().mean()
+
+
+check_code("04.C2", official_mean_auc)
 
 # %% [markdown]
 # ## Check your understanding
@@ -750,7 +794,7 @@ ex04_selection_bias().round(2)
 # 5. Table 2 prints 93.44 for the proposed model, Table 1's row averages 94.65. Which quantity is
 #    which?
 
-# %% [markdown]
+# %% [markdown] tags=["answers"]
 # ## Answers
 #
 # **Exercise 1.** The groupby gives the saved per-type values and their average exactly (up to

@@ -353,7 +353,7 @@ others.mean().round(2).to_frame("mean over the other IDs").T
 # trains: the cells build networks without training them and read saved scores, a few seconds in
 # all. The answers are at the end.
 
-# %%
+# %% tags=["solutions-import"]
 from IPython.display import display
 
 from asdlib.teaching.exercises import (ex05_auc_bootstrap, ex05_macs_vs_params, ex05_paired_gap,
@@ -370,7 +370,7 @@ from asdlib.teaching.exercises import (ex05_auc_bootstrap, ex05_macs_vs_params, 
 # %%
 print(paper_length_network(configs["proposed"].model).attention)
 
-# %%
+# %% tags=["ex:05.1"]
 ex05_variant_params()
 
 # %% [markdown]
@@ -379,7 +379,7 @@ ex05_variant_params()
 # Without separable convolutions the network has about 15 % more parameters. Predict whether its
 # work per 10-s clip (MACs) grows by more or less than that, and which parts cause the change.
 
-# %%
+# %% tags=["ex:05.2"]
 ex05_macs_vs_params().round(3)
 
 # %% [markdown]
@@ -396,12 +396,26 @@ ex05_macs_vs_params().round(3)
 # bootstrap the *difference* between `proposed` and `mel_only` on the same clips (a paired
 # bootstrap, `ex05_paired_gap`): is it narrower than the two intervals side by side suggest?
 
-# %%
+# %% tags=["ex:05.3"]
 display(ex05_auc_bootstrap().round(3).to_frame("authors' score arrays"))
 ours = pd.read_csv(run_dir(profile, "proposed") / "evaluation" / "paper" / "clip_scores.csv")
 display(ex05_auc_bootstrap(ours).round(3).to_frame(f"proposed run, {profile} profile"))
 mel_only = pd.read_csv(run_dir(profile, "mel_only") / "evaluation" / "paper" / "clip_scores.csv")
 ex05_paired_gap(ours, mel_only).round(3).to_frame(f"proposed minus mel_only, {profile} profile")
+
+# %% [markdown]
+# ### Change one thing and retrain: the attention without its ReLU
+#
+# `fixed_attention` removes the ReLU before the sigmoid (section 7), so attention weights can fall
+# below 0.5. Before running: will its test AUC be higher, lower or about the same as the proposed
+# run's? The comparison is paired over the same test clips (exercise 3). Write your prediction
+# first; the cell compares only once it has one.
+
+# %% tags=["retrain:05.R"]
+from asdlib.teaching.checks import retrain_task
+
+prediction = "about the same"
+outcome = retrain_task("05.R", prediction, profile, insist=insist)
 
 # %% [markdown]
 # ## Check your understanding
@@ -413,7 +427,7 @@ ex05_paired_gap(ours, mel_only).round(3).to_frame(f"proposed minus mel_only, {pr
 # 4. The faithful columns take each run's best checkpoint on the test set. Why does that favour
 #    the runs whose test AUC fluctuates most from checkpoint to checkpoint?
 
-# %% [markdown]
+# %% [markdown] tags=["answers"]
 # ## Answers
 #
 # **Exercise 1.** Attention, layer by layer: separable 2 → 16, 3x3, no bias: 18 + 4 + 32 + 32 =

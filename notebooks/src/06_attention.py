@@ -398,7 +398,7 @@ if net_authors is not None:
 # trains: the cells build untrained networks or use this notebook's trained `net`, on the figure
 # clip, in about a second each. The answers are at the end.
 
-# %%
+# %% tags=["solutions-import"]
 from asdlib.teaching.exercises import (ex06_fig4_band_bins, ex06_share_at_half, ex06_weighted_logmel)
 
 # %% [markdown]
@@ -410,7 +410,7 @@ from asdlib.teaching.exercises import (ex06_fig4_band_bins, ex06_share_at_half, 
 # attention values of the figure clip do you expect to be exactly 0.5 in each? Then compare
 # with this notebook's trained `net` (evaluation mode).
 
-# %%
+# %% tags=["ex:06.1"]
 ex06_share_at_half(net).round(4)
 
 # %% [markdown]
@@ -421,7 +421,7 @@ ex06_share_at_half(net).round(4)
 # does an attention weight of 0.5 do to a bin at −60 dB? Can the faithful module make any bin of
 # this clip more negative?
 
-# %%
+# %% tags=["ex:06.2"]
 ex06_weighted_logmel(net).to_frame("log-Mel channel, trained net")
 
 # %% [markdown]
@@ -431,7 +431,7 @@ ex06_weighted_logmel(net).to_frame("log-Mel channel, trained net")
 # Fig. 4: [0, 71] Hz, [0.071, 1.7] kHz and [1.7, 8] kHz (`mel_bin_centres_hz`)? Compare with the
 # share of the 0-8 kHz axis each band covers.
 
-# %%
+# %% tags=["ex:06.3"]
 ex06_fig4_band_bins().round(1)
 
 # %% [markdown]
@@ -443,7 +443,7 @@ ex06_fig4_band_bins().round(1)
 # 3. What does "0.5 with zero variance" in a band of Fig. 4 mean mechanically?
 # 4. What does the `fixed` variant change, and what does it cost in parameters?
 
-# %% [markdown]
+# %% [markdown] tags=["answers"]
 # ## Answers
 #
 # **Exercise 1.** Faithful: about half of the values are exactly 0.5 (0.489 on this clip at the

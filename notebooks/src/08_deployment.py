@@ -386,7 +386,7 @@ windows.drop(columns=["time", "source"])
 # Nothing here trains; exercise 2 uses this notebook's scores, the others an untrained network
 # of the same shape (the arithmetic does not depend on the weights). About 5 s each.
 
-# %%
+# %% tags=["solutions-import"]
 from asdlib.teaching.exercises import (ex08_false_alarms, ex08_latency_floor, ex08_time_per_part)
 
 # %% [markdown]
@@ -397,7 +397,7 @@ from asdlib.teaching.exercises import (ex08_false_alarms, ex08_latency_floor, ex
 # best a BLAS library gets), divide, and you have a floor: no fp32 path can score a clip faster on
 # one thread. Before running: is the inference form within 1.5x of that floor, or further?
 
-# %%
+# %% tags=["ex:08.1"]
 ex08_latency_floor().round(3).to_frame("one thread, this machine")
 
 # %% [markdown]
@@ -409,7 +409,7 @@ ex08_latency_floor().round(3).to_frame("one thread, this machine")
 # per day for a machine recorded once a minute (1,440 clips a day). Which would an operator
 # accept?
 
-# %%
+# %% tags=["ex:08.2"]
 ex08_false_alarms(train_table, via_scorer).round(3)
 
 # %% [markdown]
@@ -419,8 +419,48 @@ ex08_false_alarms(train_table, via_scorer).round(3)
 # under 10 %. Predict each part's share of the *time* of the inference form on one thread, then
 # measure it.
 
-# %%
+# %% tags=["ex:08.3"]
 ex08_time_per_part().round(3)
+
+# %% [markdown]
+# ### Coding tasks (write them before the library does)
+#
+# 1. `fold(conv, bn)`: one `Conv2d` that computes `bn(conv(x))` in evaluation mode (section 3).
+#    The checker uses running variances down to 1e-6, as trained networks have.
+# 2. `gamma_threshold(values, p)`: the p-quantile of a gamma distribution (shape, location and
+#    scale) fitted to one machine's normal training scores (section 7).
+
+# %% tags=["task:08.C1"]
+from asdlib.teaching.checks import check_code
+
+
+def fold(conv, bn):
+    """One Conv2d equal to bn(conv(x)) with bn in evaluation mode."""
+    # -- solution --
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    out = torch.nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                          padding=conv.padding, dilation=conv.dilation, groups=conv.groups, bias=True)
+    with torch.no_grad():
+        out.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        out.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+    return out.eval()
+
+
+check_code("08.C1", fold)
+
+# %% tags=["task:08.C2"]
+import scipy.stats
+
+
+def gamma_threshold(values, p):
+    """The p-quantile of a gamma distribution fitted to normal scores."""
+    # -- solution --
+    a, loc, scale = scipy.stats.gamma.fit(values)
+    return scipy.stats.gamma.ppf(p, a, loc=loc, scale=scale)
+
+
+check_code("08.C2", gamma_threshold)
 
 # %% [markdown]
 # ## Check your understanding
@@ -432,7 +472,7 @@ ex08_time_per_part().round(3)
 #    clip length buy, and what does it cost?
 # 4. Why fit the thresholds on training normals and not on the test clips?
 
-# %% [markdown]
+# %% [markdown] tags=["answers"]
 # ## Answers
 #
 # **Exercise 1.** The floor is the MACs divided by the matrix-product rate; the inference form in
