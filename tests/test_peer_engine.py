@@ -274,3 +274,17 @@ def test_peer_macs_and_latency_are_measured():
         macs = count_macs(net)
         assert macs["total"] > macs["logmel"] > 0
         assert cpu_latency(net, repeats=1, warmup=0)["median_s"] > 0
+
+
+def test_window_models_count_every_window_of_a_clip():
+    """A Dense layer run on clips x windows rows costs its weights once per window, per clip."""
+    from asdlib.engine.complexity import count_macs
+    from asdlib.nets.features import num_frames
+
+    for kind in ("dcase_ae", "idnn"):
+        cfg = ModelConfig(kind=kind, clip_seconds=1.0)
+        net = build_model(cfg)
+        model = next(iter(net.models.values()))  # one of the six per-type models
+        dense = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
+        windows = num_frames(cfg.num_samples) - 4  # five-frame windows, one per step
+        assert count_macs(net)["net"] == dense * windows, kind

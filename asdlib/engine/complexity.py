@@ -64,8 +64,10 @@ def logmel_macs(num_samples: int, n_fft: int = 1024, hop: int = 512, n_mels: int
     return parts
 
 
-def _layer_mac(module: nn.Module, output: torch.Tensor) -> int:
-    per_clip = output.numel() // output.shape[0]
+def _layer_mac(module: nn.Module, output: torch.Tensor, clips: int) -> int:
+    # Per clip of the example, not per leading row of the output: a layer may run on a reshaped
+    # batch (the DCASE autoencoder's Dense layers see clips x windows rows).
+    per_clip = output.numel() // clips
     if isinstance(module, nn.Linear):
         return per_clip * module.in_features
     kernel = math.prod(module.kernel_size)
@@ -84,7 +86,7 @@ def layer_macs(module: nn.Module, example: torch.Tensor) -> pd.DataFrame:
     def hook(name):
         def fn(mod, inputs, output):
             rows.append({"layer": name, "type": type(mod).__name__, "part": name.split(".")[0],
-                         "output_shape": tuple(output.shape[1:]), "macs": _layer_mac(mod, output)})
+                         "output_shape": tuple(output.shape[1:]), "macs": _layer_mac(mod, output, example.shape[0])})
         return fn
 
     for name, mod in module.named_modules():
