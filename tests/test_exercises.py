@@ -33,7 +33,7 @@ def test_every_solution_is_listed_and_tested():
     listed = {fn.__name__ for fns in ex.EXERCISES.values() for fn in fns}
     assert public == listed
     assert all(2 <= len(fns) <= 4 for fns in ex.EXERCISES.values())
-    assert sorted(ex.EXERCISES) == ["01", "02", "03", "04", "05", "06", "08"]
+    assert sorted(ex.EXERCISES) == ["01", "02", "03", "04", "05", "06", "07", "08"]
     for nb, fns in ex.EXERCISES.items():
         for fn in fns:
             assert fn.__name__.startswith(f"ex{nb}_") and f"Notebook {nb}" in fn.__doc__
@@ -321,6 +321,49 @@ def test_ex06_fig4_band_bins_match_the_htk_formula():
     assert t["mel_bins"].sum() == 128
     flat = t.loc[[b for b in t.index if b.startswith("[0.071")][0]]
     assert flat["share of the bins [%]"] > 2 * flat["share of 0-8 kHz [%]"]     # Mel favours the lows
+
+
+# --------------------------------------------------------------------------- notebook 07
+
+def _long_table(values):
+    """A long table as measured_long writes it, from {(method, seed, metric, selection): auc}."""
+    rows = [{"method": m, "run": m, "seed": k, "metric": metric, "selection": sel,
+             "machine_type": "global" if metric == "global" else "average", "auc": auc, "pauc": 50.0}
+            for (m, k, metric, sel), auc in values.items()]
+    rows.append({"method": "A", "run": "A", "seed": 0, "metric": "official", "selection": "validation",
+                 "machine_type": "fan", "auc": 1.0, "pauc": 1.0})  # a per-type row: never averaged in
+    return pd.DataFrame(rows)
+
+
+def test_ex07_seed_gap_is_the_difference_of_means_against_the_pooled_std():
+    long = _long_table({("A", 0, "global", "validation"): 80.0, ("A", 1, "global", "validation"): 82.0,
+                        ("B", 0, "global", "validation"): 75.0, ("B", 1, "global", "validation"): 79.0,
+                        ("A", 0, "global", "paper"): 99.0, ("B", 0, "official", "validation"): 1.0})
+    g = ex.ex07_seed_gap(long, "A", "B")
+    assert g["gap (a - b)"] == pytest.approx(81.0 - 77.0)
+    sa, sb = np.std([80, 82], ddof=1), np.std([75, 79], ddof=1)
+    assert g["pooled seed std"] == pytest.approx(np.sqrt((sa ** 2 + sb ** 2) / 2))
+    assert g["gap / pooled seed std"] == pytest.approx(4.0 / np.sqrt((sa ** 2 + sb ** 2) / 2))
+    assert g["seeds"] == 2
+    with pytest.raises(ValueError, match="'C'"):
+        ex.ex07_seed_gap(long, "A", "C")
+
+
+def test_ex07_selection_gain_per_method_and_metric():
+    long = _long_table({("A", 0, "global", "paper"): 80.0, ("A", 1, "global", "paper"): 84.0,
+                        ("A", 0, "global", "validation"): 79.0, ("A", 1, "global", "validation"): 81.0,
+                        ("A", 0, "official", "paper"): 70.0, ("A", 1, "official", "paper"): 70.0,
+                        ("A", 0, "official", "validation"): 72.0, ("A", 1, "official", "validation"): 72.0})
+    t = ex.ex07_selection_gain(long)
+    assert t.at["A", "global AUC: paper pick - validation pick"] == pytest.approx(82.0 - 80.0)
+    assert t.at["A", "official AUC: paper pick - validation pick"] == pytest.approx(-2.0)
+
+
+def test_ex07_macs_per_parameter_orders_the_methods():
+    cost = pd.DataFrame({"method": ["big", "small"], "parameters": [1000, 10], "MMACs per clip": [1.0, 0.1]})
+    t = ex.ex07_macs_per_parameter(cost)
+    assert list(t.index) == ["small", "big"]
+    assert t.at["small", "MACs per parameter"] == pytest.approx(10_000.0)
 
 
 # --------------------------------------------------------------------------- notebook 08

@@ -97,7 +97,19 @@ def _notebook_inputs():
     clips = pd.DataFrame(rows, columns=["machine_type", "machine_id", "anomaly", "score"])
     train = pd.DataFrame({"machine_type": "fan", "machine_id": np.repeat(["00", "02"], 400),
                           "score": rng.gamma(3.0, 1.0, 800)})
-    return {"clips": clips, "train_table": train, "via_scorer": clips}
+    long = []
+    for method, base in (("Proposed approach", 70.0), ("STgram-MFN", 66.0), ("IDNN", 60.0)):
+        for seed in (0, 1):
+            for metric, mt in (("global", "global"), ("official", "average"), ("official", "fan")):
+                for selection, bump in (("paper", 2.0), ("validation", 0.0), ("last", -1.0)):
+                    long.append({"method": method, "run": method, "seed": seed, "metric": metric,
+                                 "selection": selection, "machine_type": mt,
+                                 "auc": base + bump + rng.normal(), "pauc": base - 10 + rng.normal()})
+    cost = pd.DataFrame({"method": ["Proposed approach", "STgram-MFN", "IDNN"],
+                         "parameters": [884_376, 1_350_335, 46_416],
+                         "MMACs per clip": [779.8, 822.1, 38.6]})
+    return {"clips": clips, "train_table": train, "via_scorer": clips, "long": pd.DataFrame(long),
+            "cost": cost}
 
 
 @pytest.mark.parametrize("exercise", sorted(checks.EXERCISES))

@@ -173,6 +173,25 @@ EXERCISES: dict[str, Exercise] = {
                      lambda: int(ex.ex06_fig4_band_bins().query("low_hz == 71").mel_bins.iloc[0]),
                      "compute the 128 HTK band centres (mel_bin_centres_hz) and count",
                      solution='answer = int(ex06_fig4_band_bins().query("low_hz == 71").mel_bins.iloc[0])'),
+    "07.1": Exercise("the gap in mean global AUC (validation pick, mean over seeds), proposed minus STgram-MFN, "
+                     "in points (a number)",
+                     lambda long: float(ex.ex07_seed_gap(long, "Proposed approach", "STgram-MFN")["gap (a - b)"]),
+                     "keep metric 'global' and selection 'validation' in `long`, average each method's seeds, subtract",
+                     tol=0.01, inputs=("long",),
+                     solution='answer = float(ex07_seed_gap(long, "Proposed approach", "STgram-MFN")["gap (a - b)"])'),
+    "07.2": Exercise("the smallest gain over the methods of the global AUC at the paper pick over the validation "
+                     "pick (mean over seeds, in points; a number)",
+                     lambda long: float(ex.ex07_selection_gain(long)
+                                        ["global AUC: paper pick - validation pick"].min()),
+                     "per method: mean over seeds of the global AUC at the paper pick minus at the validation "
+                     "pick; then the smallest. What does the paper pick maximise?",
+                     tol=0.01, inputs=("long",),
+                     solution='answer = float(ex07_selection_gain(long)["global AUC: paper pick - validation pick"].min())'),
+    "07.3": Exercise("the method (as named in `cost`) with the most multiply-accumulates per parameter (a string)",
+                     lambda cost: ex.ex07_macs_per_parameter(cost).index[0],
+                     "per row of `cost`: MMACs per clip x 1e6 / parameters, then the largest",
+                     kind="text", inputs=("cost",),
+                     solution="answer = ex07_macs_per_parameter(cost).index[0]"),
     "08.1": Exercise("the multiply-accumulates per 10-s clip of the proposed network, in millions (a number)",
                      lambda: float(count_macs(build_model())["total"] / 1e6),
                      "count_macs of build_model() (section 2), in millions",

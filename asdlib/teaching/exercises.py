@@ -415,6 +415,52 @@ def ex06_fig4_band_bins(n_mels: int = 128) -> pd.DataFrame:
 
 
 #: Every solution, per notebook (the order of the exercises in the notebook).
+# --------------------------------------------------------------------------- notebook 07
+
+def _average_rows(long: pd.DataFrame, metric: str, selection: str) -> pd.DataFrame:
+    """One number per method and seed: the global AUC, or the mean over types of a per-type metric."""
+    mt = "global" if metric == "global" else "average"
+    rows = long[(long["metric"] == metric) & (long["selection"] == selection) & (long["machine_type"] == mt)]
+    if rows.empty:
+        raise ValueError(f"no rows for metric {metric!r} at selection {selection!r} in the table")
+    return rows
+
+
+def ex07_seed_gap(long: pd.DataFrame, a: str, b: str, metric: str = "global",
+                  selection: str = "validation") -> pd.Series:
+    """Notebook 07, exercise 1: the gap between two methods' mean AUC over seeds, against their seed spread."""
+    rows = _average_rows(long, metric, selection)
+    values = {m: rows.loc[rows["method"] == m, "auc"].to_numpy(dtype=float) for m in (a, b)}
+    for m, v in values.items():
+        if len(v) == 0:
+            raise ValueError(f"method {m!r} is not in the table; known: {sorted(rows['method'].unique())}")
+    n = min(len(v) for v in values.values())
+    std = {m: float(np.std(v, ddof=1)) if len(v) > 1 else float("nan") for m, v in values.items()}
+    pooled = math.sqrt((std[a] ** 2 + std[b] ** 2) / 2)
+    gap = float(values[a].mean() - values[b].mean())
+    return pd.Series({f"mean AUC, {a}": float(values[a].mean()), f"mean AUC, {b}": float(values[b].mean()),
+                      "gap (a - b)": gap, f"seed std, {a}": std[a], f"seed std, {b}": std[b],
+                      "pooled seed std": pooled, "gap / pooled seed std": gap / pooled if pooled > 0 else float("nan"),
+                      "seeds": n})
+
+
+def ex07_selection_gain(long: pd.DataFrame) -> pd.DataFrame:
+    """Notebook 07, exercise 2: per method, what choosing the checkpoint on the test set adds over the validation choice (mean over seeds)."""
+    out = {}
+    for metric in ("global", "official"):
+        paper = _average_rows(long, metric, "paper").groupby("method", sort=False)["auc"].mean()
+        val = _average_rows(long, metric, "validation").groupby("method", sort=False)["auc"].mean()
+        out[f"{metric} AUC: paper pick - validation pick"] = paper - val
+    return pd.DataFrame(out)
+
+
+def ex07_macs_per_parameter(cost: pd.DataFrame) -> pd.DataFrame:
+    """Notebook 07, exercise 3: multiply-accumulates per clip for each parameter, per method (one model per clip)."""
+    table = cost.set_index("method")[["parameters", "MMACs per clip"]].copy()
+    table["MACs per parameter"] = table["MMACs per clip"] * 1e6 / table["parameters"]
+    return table.sort_values("MACs per parameter", ascending=False)
+
+
 # --------------------------------------------------------------------------- notebook 08
 
 def ex08_latency_floor(net=None, threads: int = 1, clips: int = 5, seed: int = 0) -> pd.Series:
@@ -506,5 +552,6 @@ EXERCISES = {
     "04": (ex04_official_by_groupby, ex04_global_vs_per_id, ex04_pauc_limits, ex04_selection_bias),
     "05": (ex05_variant_params, ex05_macs_vs_params, ex05_auc_bootstrap, ex05_paired_gap),
     "06": (ex06_share_at_half, ex06_weighted_logmel, ex06_fig4_band_bins),
+    "07": (ex07_seed_gap, ex07_selection_gain, ex07_macs_per_parameter),
     "08": (ex08_latency_floor, ex08_false_alarms, ex08_time_per_part),
 }

@@ -282,7 +282,8 @@ check.round(2)
 # %% [markdown]
 # ## 7. Three ways to choose the checkpoint
 #
-# Training saves a checkpoint every few epochs (every 20 in the paper profile) and at the end.
+# Training saves a checkpoint every few epochs (every 20 in the paper profile; every epoch in
+# the smoke profile's proposed run, so that the rules have fifteen to choose from) and at the end.
 # Which one is "the model"?
 #
 # - `paper`: the checkpoint with the **best global AUC on the test set**, as the authors' code

@@ -63,7 +63,7 @@ authors_checkpoint = False  # run_all.sh -p authors_checkpoint True; unused here
 
 # %%
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from asdlib.engine.cpu import (configure_threads)
 from asdlib.nets.methods import (PEERS)
@@ -136,7 +136,7 @@ methods_table
 
 # %% [markdown]
 # The smoke profile trains every method with the proposed model's smoke budget (15 epochs of
-# 6 steps of 8 one-second clips, lr 1e-3), so that no method gets more steps than another; the
+# 6 steps of 8 one-second clips, lr 6e-3), so that no method gets more steps than another; the
 # paper profile uses each method's published optimiser, learning rate, batch and epochs (the
 # table above shows the settings of this profile). The data, the 5 % validation hold-out, the
 # seeds and the three selection rules are the same for all.
@@ -234,11 +234,24 @@ table1
 # %% [markdown]
 # In the smoke profile the measured rows test the pipeline on synthetic sounds and say nothing
 # about the methods on real machines; only the paper profile's rows can be compared with the
-# quoted ones. In the smoke run we measured, the autoencoder stayed close to chance (90 steps
-# are far from the baseline's 100 epochs; its BatchNorm statistics are not the reason: scoring
-# with batch statistics instead gave about the same), while IDNN, with the same front end,
-# learned. The DCASE 2020 baseline is not in the paper's tables: it is measured as the
-# common reference every DCASE system is compared with.
+# quoted ones. Which methods learned anything in this run? The sentence below is computed from
+# the honest reading (official per-ID mean at the lowest validation loss); "near chance" means
+# within 5 points of 50.
+
+# %%
+official_honest = summary[(summary.metric == "official") & (summary.selection == "validation")
+                                       & (summary.machine_type == "average")].set_index("method")["auc_mean"]
+near_chance = [m for m, v in official_honest.items() if abs(v - 50) < 5]
+display(Markdown(
+    "In this run the official mean AUC ranges from "
+    f"{official_honest.min():.1f} ({official_honest.idxmin()}) to {official_honest.max():.1f} "
+    f"({official_honest.idxmax()}); "
+    + (f"near chance: {', '.join(near_chance)}." if near_chance else "no method is near chance.")))
+
+# %% [markdown]
+# A window model at chance after the smoke budget is no verdict on the method: 90 steps are far
+# from the DCASE baseline's 100 epochs. The DCASE 2020 baseline is not in the paper's tables:
+# it is measured as the common reference every DCASE system is compared with.
 #
 # ## 7. Table 2: parameters, MACs, latency and average AUC
 #
@@ -315,3 +328,103 @@ else:
 #   (`tables/peers_all_runs.csv`); quoted rows stay labelled as quoted.
 # - Parameters, MACs and latency rank the methods differently.
 # - REPORT.md gains the measured Tables 1 and 2 of this profile.
+#
+# **Next**: notebook 08_deployment takes the proposed model out of the study and next to a
+# machine: what a clip costs on a CPU, an exported model, thresholds per machine and a monitor.
+
+# %% [markdown]
+# ## Exercises
+#
+# Try each task first; the cell under it calls the solution in `asdlib.teaching.exercises`, which
+# computes the answer from this notebook's tables (`long`, `cost`) with pandas
+# (`??ex07_seed_gap` shows the code). Nothing here trains: the runs are those of section 3.
+# About a second each.
+
+# %% tags=["solutions-import"]
+from asdlib.teaching.exercises import ex07_macs_per_parameter, ex07_seed_gap, ex07_selection_gain
+
+# %% [markdown]
+# ### Exercise 1 (compute): a fair comparison of two methods over seeds
+#
+# From `long` (section 3), take the global AUC at the checkpoint of the lowest validation loss
+# for every seed of the proposed model and of STgram-MFN. Compute each method's mean over seeds,
+# the gap between the means (proposed minus STgram-MFN), each method's standard deviation over
+# seeds and their pooled value, the square root of the mean of the two variances. Is the gap
+# more than twice the pooled seed spread? What would you need before writing "better"?
+
+# %% tags=["ex:07.1"]
+ex07_seed_gap(long, "Proposed approach", "STgram-MFN").round(3).to_frame("global AUC, validation pick")
+
+# %% [markdown]
+# ### Exercise 2 (predict, then compute): what the test set adds
+#
+# The `paper` selection keeps the checkpoint with the best global test AUC. Predict, before
+# computing: for each method, is the global AUC at that checkpoint ever *below* the one at the
+# checkpoint of the lowest validation loss? And the official per-ID AUC? Then compute both
+# differences per method (mean over seeds).
+
+# %% tags=["ex:07.2"]
+ex07_selection_gain(long).round(3)
+
+# %% [markdown]
+# ### Exercise 3 (compute): arithmetic per parameter
+#
+# From `cost` (section 7), compute for each method the multiply-accumulates per clip divided by
+# its parameters (one model per clip: IDNN and the autoencoder run one of their six models).
+# Which method does the most arithmetic for each parameter it stores, and why does a
+# convolutional network on a 128 x 313 input do hundreds of MACs per weight?
+
+# %% tags=["ex:07.3"]
+ex07_macs_per_parameter(cost).round(1)
+
+# %% [markdown]
+# ## Check your understanding
+#
+# 1. Why is notebook 03's `proposed` run the first seed of the proposed model here, and what
+#    changes with the seed besides the initial weights?
+# 2. A quoted row and a measured row differ by one point. Name three reasons that are not the
+#    method.
+# 3. Why can the `paper` selection only raise the global test AUC, but not always the official
+#    per-ID AUC?
+# 4. IDNN has 20 times fewer parameters than the proposed model. Does that make it 20 times
+#    faster on a CPU? What does section 7 say?
+
+# %% [markdown] tags=["answers"]
+# ## Answers
+#
+# **Exercise 1.** The table gives both means, their gap and the seed spread on this run. With two
+# seeds the standard deviation is itself a rough number; a gap below about twice the pooled
+# spread cannot be told from a change of seed, and even a larger gap needs more seeds (and the
+# paper profile's real data) before "better" means anything. On the smoke profile the runs see
+# 90 steps of synthetic sounds: the answer is about the protocol, not the methods.
+#
+# **Exercise 2.** For the global AUC the difference is never negative: the `paper` pick *is* the
+# checkpoint with the highest global test AUC among those saved, so no other choice can beat it
+# on that number. The official per-ID AUC is another number, so the checkpoint that maximises
+# the global AUC can be worse on it. The gain is what choosing on the test set buys; it grows
+# with the number of checkpoints compared (notebook 04, exercise 4).
+#
+# **Exercise 3.** The proposed model does the most arithmetic per weight, IDNN close behind,
+# the autoencoder least (the table has the numbers). Two things make the ratio: reuse and
+# weight-free work. A convolution uses each weight at every position of its input (the attention
+# module runs at the full 128 x 313 resolution, MobileFaceNet's first layers on a 64 x 157 map),
+# so a weight works thousands of times per clip. A Dense layer of IDNN or the autoencoder uses
+# each weight once per five-frame window, about 309 times per 10-s clip. And the log-Mel costs
+# about 24 MMACs with no weight at all: for IDNN that is more than its network's arithmetic,
+# which lifts its ratio near the proposed model's. Parameters measure memory, MACs arithmetic;
+# latency (section 7) measures neither exactly.
+#
+# **Check your understanding.**
+#
+# 1. Seed repeat 0 is the configuration's own seed, so the run already exists; each new seed
+#    changes the initial weights, the 5 % validation hold-out, the order of the clips and the
+#    mixup draws.
+# 2. The metric protocol (pooled, global or per-ID), the checkpoint choice (on test data,
+#    validation loss, last epoch) and the seed; also the training data (development only, or
+#    with the additional set) and the label map.
+# 3. The `paper` pick maximises the global AUC among the saved checkpoints, so no other
+#    checkpoint has a higher one; the official metric ranks the clips of each machine separately
+#    and averages, so its best checkpoint can be another one.
+# 4. No: its MACs per clip are about 20 times fewer too, but a small dense network spends a
+#    large part of its time outside arithmetic (launching operations, moving data), so the
+#    measured latency ratio is smaller than the MAC ratio.
