@@ -14,6 +14,9 @@
 #                                           # smoke 2); the preflight estimate counts them
 #   ./run_all.sh --profile paper --overrides '{"train.epochs": 2}'   # settings for every run
 #                                           # (JSON, same as ASD_RUN_OVERRIDES; for rehearsals)
+#   ./run_all.sh --profile smoke --student  # execute the student edition (notebooks/student/) as
+#                                           # handed out, after a normal run: every checker must
+#                                           # say "not yet"; copies in results/<profile>/student/
 #
 # Everything goes under results/<profile>/: executed notebooks (notebooks/*.ipynb, and the same as
 # HTML pages in html/*.html, readable in a browser without Jupyter), tables (CSV, Markdown,
@@ -23,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() { sed -n '2,/^set -e/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
-PROFILE=""; ONLY=(); PARAMS=(); INSIST=0; DATA_ROOT=""; CHECK_CONTENT=0
+PROFILE=""; ONLY=(); PARAMS=(); INSIST=0; DATA_ROOT=""; CHECK_CONTENT=0; STUDENT=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) PROFILE="${2:?--profile needs smoke or paper}"; shift 2 ;;
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
     --insist) INSIST=1; shift ;;
     --data-root) DATA_ROOT="${2:?--data-root needs a folder}"; shift 2 ;;
     --check-content) CHECK_CONTENT=1; shift ;;
+    --student) STUDENT=1; shift ;;
     --precision) export ASD_PRECISION="${2:?--precision needs fp32 or bf16}"; shift 2
                  case "$ASD_PRECISION" in fp32|bf16) ;; *) echo "run_all.sh: --precision $ASD_PRECISION: expected fp32 or bf16" >&2; exit 2 ;; esac ;;
     --overrides) export ASD_RUN_OVERRIDES="${2:?--overrides needs a JSON object}"; shift 2 ;;
@@ -61,6 +65,18 @@ source scripts/ensure_env.sh
 [ -n "${OMP_WAIT_POLICY:-}" ] || export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-3000}"
 STARTED=$(date +%s)
 OUT="$("$PY" -c 'import sys; from asdlib.paths import results_dir; print(results_dir(sys.argv[1]))' "$PROFILE")"
+NOTEBOOKS=(notebooks/[0-9][0-9]_*.ipynb)
+if [ "$STUDENT" = 1 ]; then
+  # The student edition reuses the trained runs (a link) and writes its tables, figures and
+  # executed notebooks under results/<profile>/student/, leaving the instructor's results alone.
+  [ -d "$OUT/runs" ] || { echo "run_all.sh: --student needs a finished run first: ./run_all.sh --profile $PROFILE" >&2; exit 2; }
+  STAGE="$OUT/student"
+  mkdir -p "$STAGE/results/$PROFILE"
+  ln -sfn "$OUT/runs" "$STAGE/results/$PROFILE/runs"
+  export ASD_RESULTS_DIR="$STAGE/results"
+  OUT="$STAGE"
+  NOTEBOOKS=(notebooks/student/[0-9][0-9]_*.ipynb)
+fi
 mkdir -p "$OUT/notebooks" "$OUT/html"
 to_html() {  # an executed notebook as a static HTML page, for reading without running it
   "$PY" -m nbconvert --to html --log-level ERROR --output-dir "$OUT/html" "$1" \
@@ -73,7 +89,8 @@ PRE=(preflight --profile "$PROFILE"); [ "$INSIST" = 1 ] && PRE+=(--insist)
 "$PY" -m asdlib "${PRE[@]}"
 [ "$INSIST" = 1 ] && PARAMS+=(-p insist True)
 
-NOTEBOOKS=(notebooks/[0-9][0-9]_*.ipynb)
+TIMES="$OUT/run_times.csv"   # seconds per notebook and in all (scripts/record_run_times.py)
+echo "item,seconds" > "$TIMES"
 for nb in "${NOTEBOOKS[@]}"; do
   base="$(basename "$nb")"; num="${base:0:2}"
   if [ ${#ONLY[@]} -gt 0 ]; then
@@ -89,8 +106,15 @@ for nb in "${NOTEBOOKS[@]}"; do
     exit 1
   fi
   to_html "$OUT/notebooks/$base"
+  echo "${base%.ipynb},$(( $(date +%s) - t0 ))" >> "$TIMES"
   echo "=== [$PROFILE] $base done in $(( $(date +%s) - t0 )) s"
 done
 
+echo "total,$(( $(date +%s) - STARTED ))" >> "$TIMES"
+if [ "$STUDENT" = 1 ]; then
+  "$PY" scripts/check_student_run.py "$OUT/notebooks"
+  echo "Student edition done in $(( $(date +%s) - STARTED )) s: $OUT/notebooks/"
+  exit 0
+fi
 "$PY" -m asdlib report --profile "$PROFILE" --started-at "$STARTED"
 echo "All done in $(( $(date +%s) - STARTED )) s. Results: $OUT/ (report: $OUT/REPORT.md)"

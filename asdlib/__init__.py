@@ -9,8 +9,8 @@ The package is built in floors, each a subpackage that imports only the floors b
 - ``engine``    run configurations, checkpoints, training, evaluation, metrics, complexity, threads
 - ``deploy``    the inference form, ONNX export, decision thresholds, the monitor
 - ``study``     profiles and runs, the paper's tables built once, attention analysis, preflight,
-  REPORT.md, the paper's numbers, the authors' score arrays, peer comparison
-- ``teaching``  the exercises' solutions and every figure
+  REPORT.md, the paper's numbers, the authors' score arrays, peer comparison, measured run times
+- ``teaching``  the exercises' solutions, the student edition's checkers and every figure
 - ``cli``       ``python -m asdlib <command>``
 
 Each module's docstring names the notebook that explains it. Importing asdlib changes no global

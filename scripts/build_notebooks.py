@@ -2,7 +2,8 @@
 
 Sources use the "percent" format: a line ``# %% [markdown]`` starts a Markdown cell (its lines
 are comments ``# ...``), ``# %%`` starts a code cell, ``# %% tags=["parameters"]`` a code cell
-with tags. Generated notebooks carry no outputs. ``--check`` fails when a notebook is out of date.
+with tags; ``{{run-time:KEY}}`` is replaced by a measured time from docs/run_times.csv
+(``asdlib.study.run_times``). Generated notebooks carry no outputs. ``--check`` fails when a notebook is out of date.
 
 Each source gives two editions. The instructor edition (``notebooks/NN_*.ipynb``) is the source
 as written. The student edition (``notebooks/student/NN_*.ipynb``) is made from it by the tags:
@@ -28,6 +29,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from asdlib.study.run_times import fill_placeholders, read_run_times
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "notebooks" / "src"
@@ -146,8 +149,13 @@ def student_edition(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return out
 
 
+def instructor_edition(src: Path) -> nbformat.NotebookNode:
+    """The instructor edition of a source: its cells, with {{run-time:KEY}} filled from docs/run_times.csv."""
+    return parse(fill_placeholders(src.read_text(), read_run_times()))
+
+
 def render(src: Path, student: bool = False) -> str:
-    nb = parse(src.read_text())
+    nb = instructor_edition(src)
     return nbformat.writes(student_edition(nb) if student else nb, version=4) + "\n"
 
 

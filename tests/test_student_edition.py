@@ -33,7 +33,7 @@ BUILD = _builder()
 
 def _editions():
     for src in SOURCES:
-        teacher = BUILD.parse(src.read_text())
+        teacher = BUILD.instructor_edition(src)
         yield src.stem, teacher, BUILD.student_edition(teacher)
 
 
@@ -205,3 +205,35 @@ def test_the_student_edition_of_notebook_02_runs_end_to_end_unanswered(tmp_path)
     printed = "\n".join("".join(o.get("text", "")) for c in json.loads(out.read_text())["cells"]
                         if c["cell_type"] == "code" for o in c.get("outputs", []))
     assert printed.count("not yet answered") == 3
+    assert _run_checker().problems(out) == []
+
+
+def _run_checker():
+    spec = importlib.util.spec_from_file_location("check_student_run", ROOT / "scripts" / "check_student_run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_run_check_catches_a_judged_answer_and_a_silent_checker(tmp_path):
+    """run_all.sh --student relies on this check: it must fail on a notebook that judged or skipped."""
+    checker = _run_checker()
+
+    def executed(outputs):
+        cells = []
+        for source, text in outputs:
+            cell = nbformat.v4.new_code_cell(source)
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
+            cells.append(cell)
+        path = tmp_path / "01_x.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+        return path
+
+    fine = executed([('answer = ...\ncheck("01.1", answer)', "01.1: not yet answered. `answer` should be x.\n"),
+                     ('check_code("03.C", f)', "03.C: not yet written. Write y.\n"),
+                     ('outcome = retrain_task("03.R", prediction, profile)', "03.R: not yet predicted. Set z.\n")])
+    assert checker.problems(fine) == []
+    judged = executed([('answer = 3\ncheck("01.1", answer)', "01.1: right.\n")])
+    assert any("judged" in p for p in checker.problems(judged))
+    silent = executed([('answer = ...\ncheck("01.1", answer)', "")])
+    assert any("1 checker call(s) but 0" in p for p in checker.problems(silent))

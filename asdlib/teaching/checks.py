@@ -221,7 +221,7 @@ def _same(kind: str, answer: Any, expected: Any, tol: float) -> bool:
 
 
 def judge(exercise: str, answer: Any, *inputs) -> tuple[str, str]:
-    """(status, message) for an answer: ``not yet answered``, ``right`` or ``wrong`` with a hint. docs/teaching.md."""
+    """(status, message) for an answer: ``not yet answered``, ``right`` or ``wrong`` with a hint. Notebook 01 to 08, student edition; docs/teaching.md."""
     if exercise not in EXERCISES:
         raise KeyError(f"unknown exercise {exercise!r}; known: {', '.join(EXERCISES)}")
     item = EXERCISES[exercise]
@@ -236,7 +236,7 @@ def judge(exercise: str, answer: Any, *inputs) -> tuple[str, str]:
 
 
 def check(exercise: str, answer: Any, *inputs) -> str:
-    """Print and return whether ``answer`` to an exercise is right, wrong (with a hint) or not yet answered. docs/teaching.md."""
+    """Print and return whether ``answer`` to an exercise is right, wrong (with a hint) or not yet answered. Notebook 01 to 08, student edition; docs/teaching.md."""
     status, message = judge(exercise, answer, *inputs)
     print(message)
     return status
@@ -338,7 +338,7 @@ CODING_TASKS: dict[str, CodingTask] = {
 
 
 def judge_code(task: str, fn: Callable, seed: int | None = None) -> tuple[str, str]:
-    """(status, message) for a student's function, tried on fresh random inputs against the library. docs/teaching.md."""
+    """(status, message) for a student's function, tried on fresh random inputs against the library. Notebook 01 to 08, student edition; docs/teaching.md."""
     if task not in CODING_TASKS:
         raise KeyError(f"unknown coding task {task!r}; known: {', '.join(CODING_TASKS)}")
     item = CODING_TASKS[task]
@@ -356,7 +356,7 @@ def judge_code(task: str, fn: Callable, seed: int | None = None) -> tuple[str, s
 
 
 def check_code(task: str, fn: Callable, seed: int | None = None) -> str:
-    """Print and return whether a coding task's function matches the library on fresh random inputs. docs/teaching.md."""
+    """Print and return whether a coding task's function matches the library on fresh random inputs. Notebook 01 to 08, student edition; docs/teaching.md."""
     status, message = judge_code(task, fn, seed)
     print(message)
     return status
@@ -371,28 +371,32 @@ PREDICTIONS = ("higher", "lower", "about the same")
 class RetrainTask:
     """Change one setting of the proposed run, retrain at the profile's budget, compare with the proposed run."""
 
-    asks: str                     # the question; the comparison is the global AUC, paired over clips
+    asks: str                     # the question; the comparison is the global AUC at the last epoch, paired over clips
     run: str                      # an existing run of the profile, or "proposed" with ``overrides``
     overrides: tuple[tuple[str, Any], ...] = ()
-    folder: str = ""              # where a run with overrides is trained (under results/<profile>/student/)
+    folder: str = ""              # where a run with overrides is trained (under results/<profile>/retrain/)
 
 
 RETRAIN_TASKS: dict[str, RetrainTask] = {
-    "03.R": RetrainTask("no angular margin (m = 0): will the global AUC of the validation pick be higher, "
+    "03.R": RetrainTask("no angular margin (m = 0): will the global AUC at the last epoch be higher, "
                         "lower or about the same as with m = 0.7?", "proposed",
                         (("model.arcface_m", 0.0),), "proposed-margin0"),
     "05.R": RetrainTask("attention without the ReLU before the sigmoid (fixed_attention): will the global AUC "
-                        "of the validation pick be higher, lower or about the same?", "fixed_attention"),
+                        "at the last epoch be higher, lower or about the same?", "fixed_attention"),
 }
 
 
-def _validation_scores(run_folder) -> pd.DataFrame:
-    return pd.read_csv(run_folder / "evaluation" / "validation" / "clip_scores.csv")
+def _last_scores(run_folder) -> pd.DataFrame:
+    return pd.read_csv(run_folder / "evaluation" / "last" / "clip_scores.csv")
 
 
 def retrain_task(task: str, prediction: Any, profile: str, *, insist: bool = False,
                  progress: bool = False) -> dict[str, Any]:
-    """Train the changed run (unless done), compare its global AUC with the proposed run's (paired over clips), and say whether the prediction held. docs/teaching.md."""
+    """Train the changed run (unless done), compare its global AUC at the last epoch with the proposed run's (paired over clips), and say whether the prediction held. Notebook 01 to 08, student edition; docs/teaching.md.
+
+    Both runs are read at their last epoch (an honest choice that needs no other checkpoint), so
+    the changed run saves only its last checkpoint and its evaluation scores that one.
+    """
     if task not in RETRAIN_TASKS:
         raise KeyError(f"unknown retrain task {task!r}; known: {', '.join(RETRAIN_TASKS)}")
     item = RETRAIN_TASKS[task]
@@ -410,14 +414,15 @@ def retrain_task(task: str, prediction: Any, profile: str, *, insist: bool = Fal
         return {"status": "skipped", "message": message}
     ensure_runs(profile, ["proposed"], progress=progress)
     if item.overrides:
-        config = run_config(profile, item.run, dict(item.overrides))
-        folder = results_dir(profile) / "student" / item.folder
+        epochs = run_config(profile, item.run).train.epochs
+        config = run_config(profile, item.run, {**dict(item.overrides), "train.checkpoint_every": epochs})
+        folder = results_dir(profile) / "retrain" / item.folder
         train(config, folder, resume=True, progress=progress)
         evaluate_run(folder, progress=progress)
     else:
         ensure_runs(profile, [item.run], progress=progress)
         folder = run_dir(profile, item.run)
-    ours, base = _validation_scores(folder), _validation_scores(run_dir(profile, "proposed"))
+    ours, base = _last_scores(folder), _last_scores(run_dir(profile, "proposed"))
     changed = float(official_metrics(ours)["per_type"].set_index("machine_type").at["average", "auc"])
     proposed = float(official_metrics(base)["per_type"].set_index("machine_type").at["average", "auc"])
     gap = ex.ex05_paired_gap(ours, base, n_boot=200)
@@ -425,7 +430,7 @@ def retrain_task(task: str, prediction: Any, profile: str, *, insist: bool = Fal
     diff = gap["global AUC difference (a - b)"]
     outcome = "about the same" if low <= 0.0 <= high else "higher" if diff > 0 else "lower"
     held = outcome == str(prediction).strip().lower()
-    message = (f"{task}: official AUC {changed:.2f} against {proposed:.2f} for proposed (validation picks); "
+    message = (f"{task}: official AUC {changed:.2f} against {proposed:.2f} for proposed (last epochs); "
                f"global AUC difference {diff:+.2f}, 95 % paired interval [{low:+.2f}, {high:+.2f}]: "
                f"{outcome}. Your prediction "
                f"({prediction}) {'held' if held else 'did not hold'}; on the smoke profile's synthetic "

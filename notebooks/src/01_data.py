@@ -19,8 +19,8 @@
 # **Prerequisites**: none; this is the first notebook. Some Python and a little signal processing
 # (what a sample rate and a spectrogram are) help.
 #
-# **Run time**: smoke profile about 20 s on 2 CPU cores (most of it writing the synthetic
-# clips); paper profile about an hour, bound by the network (15 GB of archives), then a few
+# **Run time**: smoke profile {{run-time:01_data}} on 2 CPU cores (measured on
+# {{run-time:measured on}}; most of it writing the synthetic clips); paper profile about an hour, bound by the network (15 GB of archives), then a few
 # minutes of extraction and counting.
 #
 # **asdlib modules used**: `paths`, `data.dcase`, `data.dataset`, `data.download`, `data.synthetic`, `data.audio`,

@@ -19,8 +19,8 @@
 # **Prerequisites**: notebook 01_data (the data and the bundled real clips). Knowing what a
 # Fourier transform is helps.
 #
-# **Run time**: 10 to 20 s on 2 CPU cores in either profile (one 10-s clip, no training); the
-# paper profile on a GPU is no different. Both profiles use the same real clip.
+# **Run time**: {{run-time:02_features}} on 2 CPU cores (measured on {{run-time:measured on}}),
+# the same in either profile (one 10-s clip, no training); a GPU changes nothing here. Both profiles use the same real clip.
 #
 # **asdlib modules used**: `study.runs` (the figure clip), `data.audio`, `nets.features`, `nets.layers` (through
 # the model), `nets.model`, `teaching.plots`, `outputs`, `paths`.

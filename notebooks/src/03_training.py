@@ -23,10 +23,10 @@
 # **Prerequisites**: notebook 01_data (it creates the data this notebook trains on) and notebook
 # 02_features (the features the network reads).
 #
-# **Run time**: smoke profile about 40 s on 2 idle CPU cores, almost all of it training (15 short
-# epochs of 6 steps at batch 8, i.e. 48 of the 456 synthetic 1-s clips per epoch, about 1 s per
-# epoch when the cores are free, longer when other jobs share them). Rerunning after the run
-# finished takes seconds. Paper profile: one
+# **Run time**: smoke profile {{run-time:03_training}} on 2 idle CPU cores (measured on
+# {{run-time:measured on}}), almost all of it training (15 short epochs of 6 steps at batch 8,
+# i.e. 48 of the 456 synthetic 1-s clips per epoch; longer when other jobs share the cores).
+# Rerunning after the run finished takes seconds. Paper profile: one
 # 300-epoch run on 34,469 clips of 10 s, some hours on one GPU (the preflight of `run_all.sh`
 # prints an estimate measured on your device). A finished run is reused, and an interrupted one
 # resumes from its last epoch.
@@ -699,9 +699,10 @@ check_code("03.C", margin_logit)
 # ### Change one thing and retrain: no margin
 #
 # Train the proposed model again with m = 0 (plain softmax on cosines, section 6), at this
-# profile's budget (about half a minute on the smoke profile), and compare its test AUC with the
-# proposed run's. Before running: will it be higher, lower or about the same? Write your
-# prediction first; the cell trains only once it has one.
+# profile's budget (on the smoke profile about as long as section 9's training), and compare its
+# global test AUC at the last epoch with the proposed run's, paired over the same test clips.
+# Before running: will it be higher, lower or about the same? Write your prediction first; the
+# cell trains only once it has one.
 
 # %% tags=["retrain:03.R"]
 prediction = "about the same"

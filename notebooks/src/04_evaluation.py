@@ -26,8 +26,9 @@
 # **Prerequisites**: notebook 03_training (it trains the run `proposed`; if it has not been run,
 # this notebook trains it first) and, for the data, notebook 01_data.
 #
-# **Run time**: smoke profile about 25 s on 2 CPU cores when notebook 03 has trained the run,
-# about a minute when it must train it first (measured; longer when other work shares the cores).
+# **Run time**: smoke profile {{run-time:04_evaluation}} on 2 CPU cores when notebook 03 has
+# trained the run (measured on {{run-time:measured on}}), longer when it must train it first or
+# when other work shares the cores.
 # Paper profile: scoring every saved checkpoint (15, one every 20 epochs) on the 10,868 test
 # clips takes some minutes on one GPU, plus the 300-epoch training if notebook 03 has not done it.
 #

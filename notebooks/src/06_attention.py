@@ -20,8 +20,9 @@
 # (checkpoint selection) and notebook 05_ablation (the `fixed_attention` run). Runs that are
 # missing are trained here.
 #
-# **Run time**: smoke profile about 20 s on 2 CPU cores when notebooks 03 and 05 have run (about
-# 30 s more for each of its two runs it must train first). Paper profile: a few minutes on one
+# **Run time**: smoke profile {{run-time:06_attention}} on 2 CPU cores when notebooks 03 and 05
+# have run (measured on {{run-time:measured on}}; longer for each of its two runs it must train
+# first). Paper profile: a few minutes on one
 # GPU (attention maps of the 10,868 test clips, twice).
 #
 # **asdlib modules used**: `study.runs`, `study.attention`, `engine.train`, `nets.model`, `nets.features`, `data.audio`, `engine.evaluate`,

@@ -25,9 +25,10 @@
 # selections). The run `proposed` of notebook 03 is reused as its first seed; everything
 # missing is trained here.
 #
-# **Run time**: smoke profile about 2 minutes on 2 CPU cores (two seeds of four peers and a
-# second seed of the proposed model, each 15 short epochs plus the evaluation of three
-# checkpoints: 15-25 s each; IDNN and the autoencoder take 3-6 s). Paper profile: the peers' published
+# **Run time**: smoke profile {{run-time:07_peers}} on 2 CPU cores (measured on
+# {{run-time:measured on}}: two seeds of four peers and a second seed of the proposed model,
+# each 15 short epochs plus the evaluation of its checkpoints; IDNN and the autoencoder are the
+# quickest). Paper profile: the peers' published
 # budgets (300 epochs for STgram-MFN and TASTgram-MFN, 100 for IDNN and the autoencoder) per
 # seed, on one GPU; `run_all.sh --profile paper` prints the estimate for every run and seed
 # before it starts (`--seeds N`, default 1).

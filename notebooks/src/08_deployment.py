@@ -20,7 +20,8 @@
 # **Prerequisites**: notebook 03_training (the trained `proposed` run) and 04_evaluation
 # (checkpoint selection). A missing run is trained here.
 #
-# **Run time**: smoke profile about 25 s on 2 CPU cores. Paper profile: a few minutes
+# **Run time**: smoke profile {{run-time:08_deployment}} on 2 CPU cores (measured on
+# {{run-time:measured on}}). Paper profile: a few minutes
 # (the thresholds score the 36,283 training clips once).
 #
 # **asdlib modules used**: `deploy.inference`, `deploy.export`, `deploy.thresholds`, `deploy.monitor`, `nets.authors_network`,
@@ -377,6 +378,11 @@ windows.drop(columns=["time", "source"])
 #   trades false alarms against detections.
 # - `python -m asdlib monitor` applies it all to clips as they arrive, one JSON line per clip,
 #   bad input reported and skipped.
+#
+# **Next**: this is the last notebook. To deploy the detector, `docs/deployment.md` gives the
+# commands; to go further as a course project, `docs/teaching.md` ends with ideas (seeds
+# against the label-map collision, a Wavegram with more than one filter, the authors' released
+# checkpoint on real clips).
 
 # %% [markdown]
 # ## Exercises
