@@ -705,7 +705,7 @@ check_code("03.C", margin_logit)
 # cell trains only once it has one.
 
 # %% tags=["retrain:03.R"]
-prediction = "about the same"
+prediction = "lower"
 outcome = retrain_task("03.R", prediction, profile, insist=insist)
 
 # %% [markdown]

@@ -426,6 +426,7 @@ ex07_macs_per_parameter(cost).round(1)
 # 3. The `paper` pick maximises the global AUC among the saved checkpoints, so no other
 #    checkpoint has a higher one; the official metric ranks the clips of each machine separately
 #    and averages, so its best checkpoint can be another one.
-# 4. No: its MACs per clip are about 20 times fewer too, but a small dense network spends a
-#    large part of its time outside arithmetic (launching operations, moving data), so the
-#    measured latency ratio is smaller than the MAC ratio.
+# 4. Not by its parameters: latency follows the arithmetic (MACs per clip, also about 20 times
+#    fewer for IDNN) only roughly, because a small network spends a larger share of its time
+#    outside arithmetic (the log-Mel, launching operations, moving data). Section 7's table
+#    gives both ratios as measured on this machine; compare them rather than assume either.

@@ -368,8 +368,8 @@ windows.drop(columns=["time", "source"])
 # ## 9. Summary
 #
 # - Parameters are a poor measure of cost: the proposed network's attention module holds 0.2 % of
-#   its parameters but runs at full resolution, and MobileFaceNet's 1x1 convolutions set a floor
-#   of about 8 ms per 10-s clip on one AVX-512 core even at peak speed.
+#   its parameters but runs at full resolution, and the network's multiply-accumulates set a
+#   floor that no fp32 path beats (exercise 1 measures it on this machine).
 # - The inference form (BatchNorm folded, real-arithmetic log-Mel, no `fc_out`, per-class scores)
 #   gives the training form's scores within 1e-3 and exports to ONNX with its metadata.
 # - ONNX Runtime and `torch.compile` score faster than the authors' eager network on one core
