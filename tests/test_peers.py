@@ -259,6 +259,76 @@ def test_released_layouts_load_strictly(tmp_path):
     assert torch.equal(sw.load_stgram_weights(sd).arcface.weight, sd["arcface.weight"])
 
 
+def test_released_class_order_is_the_2022_codes():
+    """ID_factor fan 0, pump 1, slider 2, valve 3, ToyCar 4, ToyConveyor 5; Toy IDs counted from 01."""
+    from asdlib.data.dcase import ALL_MACHINES
+
+    assert sw.released_class_index("fan", "00") == 0 and sw.released_class_index("fan", "06") == 6
+    assert sw.released_class_index("pump", "00") == 7 and sw.released_class_index("slider", "05") == 19
+    assert sw.released_class_index("valve", "00") == 21 and sw.released_class_index("valve", "06") == 27
+    assert sw.released_class_index("ToyCar", "01") == 28 and sw.released_class_index("ToyCar", "07") == 34
+    assert sw.released_class_index("ToyConveyor", "01") == 35 and sw.released_class_index("ToyConveyor", "06") == 40
+    assert sorted(sw.released_row_order()) == list(range(41))
+    assert sw.released_row_order() != list(range(41))  # not our distinct order: valve and the Toys move
+    assert [sw.released_row_order()[i] for i, m in enumerate(ALL_MACHINES) if m[0] == "fan"] == list(range(7))
+    with pytest.raises(ValueError, match="id_09"):
+        sw.released_class_index("fan", "09")
+
+
+def _released_file(sd, path, duplicate=None):
+    clf = dict(sd)
+    clf[sw.DUPLICATE_ARCFACE_KEY] = sd["arcface.weight"].clone() if duplicate is None else duplicate
+    optimizer = {"state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.zeros(2)}},
+                 "param_groups": [{"lr": 1e-4, "params": [0]}]}
+    torch.save({"epoch": 300, "clf_state_dict": clf, "optimizer": optimizer}, path)
+    return path
+
+
+def test_the_released_file_layout_loads_strictly_in_its_class_order(tmp_path):
+    """October 2022: {'epoch', 'clf_state_dict' (346 names + a duplicate ArcFace weight), 'optimizer'}."""
+    from asdlib.data.dcase import ALL_MACHINES
+
+    sd = _their_state_dict(seed=4)
+    m = sw.load_stgram_weights(_released_file(sd, tmp_path / "stgram.pth"))
+    assert m.checkpoint_meta["class_order"] == "released" and m.checkpoint_meta["epoch"] == 300
+    for c, (mt, mid) in enumerate(ALL_MACHINES):  # our row c holds their row of the same machine
+        assert torch.equal(m.arcface.weight[c], sd["arcface.weight"][sw.released_class_index(mt, mid)]), (mt, mid)
+    assert torch.equal(m.tgram.extractor.weight, sd["tgramnet.conv_extrctor.weight"])
+    # the same weights in the later layout ('model', our order): every clip scores the same when
+    # it is asked at the row the released code would use
+    plain = sw.load_stgram_weights(sd)
+    x = wave(3, 10.0, seed=5)
+    for mt, mid in (("valve", "02"), ("ToyCar", "07"), ("ToyConveyor", "01"), ("pump", "05")):
+        ours = torch.tensor([ALL_MACHINES.index((mt, mid))] * 3)
+        theirs = torch.tensor([sw.released_class_index(mt, mid)] * 3)
+        with torch.no_grad():
+            assert torch.allclose(m.anomaly_score(x, ours), plain.anomaly_score(x, theirs), atol=1e-5), (mt, mid)
+    bad = sd["arcface.weight"].clone()
+    bad[0, 0] += 1.0
+    with pytest.raises(CheckpointError, match="differs from arcface.weight"):
+        sw.load_stgram_weights(_released_file(sd, tmp_path / "bad.pth", duplicate=bad))
+
+
+def test_released_weights_score_through_the_engine(tmp_path):
+    """`.config` is set, so score_clips (the `score` path) scores the loaded weights like a run of ours."""
+    import pandas as pd
+    import soundfile as sf
+
+    from asdlib.data.dcase import class_index
+    from asdlib.engine.evaluate import score_clips
+
+    m = sw.load_stgram_weights(_released_file(_their_state_dict(seed=6), tmp_path / "w.pth"))
+    assert m.config.kind == "stgram_mfn" and m.config.num_samples == m.num_samples == 160_000
+    rows = []
+    for k, (mt, mid) in enumerate((("fan", "00"), ("ToyCar", "05"))):
+        path = tmp_path / f"normal_id_{mid}_{k:08d}.wav"
+        sf.write(path, wave(1, 10.0, seed=10 + k)[0].numpy(), 16_000, subtype="PCM_16")
+        rows.append({"path": str(path), "machine_type": mt, "machine_id": mid,
+                     "class_index": class_index(mt, mid, "distinct"), "anomaly": 0})
+    scored = score_clips(m, pd.DataFrame(rows), progress=False)
+    assert np.isfinite(scored["score"]).all() and len(scored) == 2
+
+
 def test_wrong_shape_missing_and_unexpected_keys_are_named(tmp_path):
     sd = _their_state_dict()
     sd["mobilefacenet.linear7.conv.weight"] = torch.zeros(512, 1, 4, 10)

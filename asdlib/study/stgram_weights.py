@@ -1,15 +1,20 @@
 """STgram-MFN's released weights (Zenodo record 7194640): key map, strict safe loading and a checksum-recorded fetch.
 
-The weights were posted in October 2022 for the code of that time (``net.py`` from commit
-b5597828, original MobileFaceNet bottlenecks: our ``setting="published"``). That code's
-``run.py`` saves ``{"epoch", "optimizer", "model": STgramMFN.state_dict()}``; the keys and shapes
-its ``STgramMFN(num_classes=41, use_arcface=True)`` builds are listed in
-``resources/stgram-mfn-keys.tsv``. Their names differ from ours by prefixes only
-(``tgramnet.conv_extrctor.`` -> ``tgram.extractor.``, ``mobilefacenet.`` -> ``classifier.``,
-...); the log-Mel is computed outside their network, so our ``logmel`` buffers are not in the
-file and keep their fresh values. A checkpoint of the earlier code (``model.py``,
-``clf_state_dict`` and ``arcface_state_dict``, saved through ``DataParallel``) is converted to
-the same names first.
+The weights were posted in October 2022 (original MobileFaceNet bottlenecks: our
+``setting="published"``). The code of that time saved ``{"epoch", "clf_state_dict",
+"optimizer"}``, where ``clf_state_dict`` holds the 346 names that the later ``net.py``
+(``STgramMFN(num_classes=41, use_arcface=True)``, listed in ``resources/stgram-mfn-keys.tsv``)
+builds, plus a duplicate ``mobilefacenet.arcface.weight`` equal to ``arcface.weight`` (checked,
+then dropped). Its classes are numbered ``ID_factor[type] * 7 + id`` with the types in the order
+fan, pump, slider, valve, ToyCar, ToyConveyor and the IDs of ToyCar and ToyConveyor counted from
+01 (``released_class_index``); the ArcFace rows are reordered into our ``distinct`` order at
+load, so the loaded network scores through the same path as a network trained here. The later
+``run.py`` saves ``{"epoch", "optimizer", "model": state_dict}`` (loaded as it is, in our order);
+a plain state_dict and a ``model.py``-era pair (``clf_state_dict`` without the ArcFace, and
+``arcface_state_dict``, saved through ``DataParallel``) are read too. Their names differ from
+ours by prefixes only (``tgramnet.conv_extrctor.`` -> ``tgram.extractor.``, ``mobilefacenet.``
+-> ``classifier.``, ...); the log-Mel is computed outside their network, so our ``logmel``
+buffers are not in the file and keep their fresh values.
 
 Not verifiable offline: the record's file name, size and checksums (the fetch reads them from
 Zenodo's API and records the SHA-256 on first download), and which of the two layouts the file
@@ -30,6 +35,8 @@ import requests
 from asdlib.engine.checkpoints import (CheckpointError, shape_text, load_checkpoint_file,
                                        read_key_file)
 from asdlib.paths import RESOURCES_DIR
+from asdlib.data.dcase import ALL_MACHINES, SAMPLE_RATE
+from asdlib.nets.model import ModelConfig
 from asdlib.nets.peers.stgram import STgramMFN
 from asdlib.data.download import (DownloadError, extract_archive, fetch_with_record,
                                   read_checksum_record)
@@ -49,6 +56,25 @@ KEY_PREFIXES = (
 #: Our keys that their file does not hold (the log-Mel is outside their network).
 OUR_ONLY_PREFIXES = ("logmel.",)
 _WEIGHT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt", ".bin", ".zip")
+#: The released file's copy of the ArcFace weight inside the classifier's names.
+DUPLICATE_ARCFACE_KEY = "mobilefacenet.arcface.weight"
+#: Machine types in the order of the 2022 code's ``ID_factor`` (its class index is type * 7 + id).
+RELEASED_TYPE_ORDER = ("fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor")
+#: Types whose IDs that code counts from 01 (id_01 is class offset 0).
+RELEASED_FROM_ONE = ("ToyCar", "ToyConveyor")
+
+
+def released_class_index(machine_type: str, machine_id: str) -> int:
+    """The ArcFace row of one machine in the released STgram-MFN weights (the 2022 code's ``ID_factor[type] * 7 + id``). Notebook 07."""
+    if (machine_type, machine_id) not in ALL_MACHINES:
+        raise ValueError(f"unknown machine {machine_type} id_{machine_id}")
+    offset = 1 if machine_type in RELEASED_FROM_ONE else 0
+    return RELEASED_TYPE_ORDER.index(machine_type) * 7 + int(machine_id) - offset
+
+
+def released_row_order() -> list[int]:
+    """For each of our ``distinct`` classes (0..40), the released weights' ArcFace row of the same machine. Notebook 07."""
+    return [released_class_index(mt, mid) for mt, mid in ALL_MACHINES]
 
 
 def _rename(key: str, pairs) -> str | None:
@@ -78,10 +104,22 @@ def stgram_key_table() -> list[dict]:
     return [{"key": k, "shape": s, "dtype": d, "our_key": our_stgram_key(k)} for k, s, d in _rows()]
 
 
-def _their_names(ckpt) -> dict:
-    """The STgram-MFN state_dict inside a checkpoint of either code generation, under net.py's names."""
+def _their_names(ckpt) -> tuple[dict, str]:
+    """The STgram-MFN state_dict inside a checkpoint, under net.py's names, and its class order (``released`` or ``distinct``)."""
     if isinstance(ckpt, dict) and isinstance(ckpt.get("model"), dict):
         sd = ckpt["model"]
+    elif isinstance(ckpt, dict) and isinstance(ckpt.get("clf_state_dict"), dict) \
+            and "arcface_state_dict" not in ckpt:
+        # The released file (October 2022): net.py's names plus a duplicate ArcFace weight.
+        sd = _strip_module(ckpt["clf_state_dict"])
+        duplicate = sd.pop(DUPLICATE_ARCFACE_KEY, None)
+        if duplicate is not None:
+            weight = sd.get("arcface.weight")
+            if not (isinstance(weight, torch.Tensor) and isinstance(duplicate, torch.Tensor)
+                    and weight.shape == duplicate.shape and torch.equal(weight, duplicate)):
+                raise CheckpointError(f"{DUPLICATE_ARCFACE_KEY} differs from arcface.weight: not the "
+                                      "released STgram-MFN layout")
+        return sd, "released"
     elif isinstance(ckpt, dict) and isinstance(ckpt.get("clf_state_dict"), dict):
         # model.py era: MelMobileFacenet (tgramnet.* + the MobileFaceNet layers at top level) and
         # a separate ArcMarginProduct, both saved through DataParallel ("module." prefixes).
@@ -90,14 +128,14 @@ def _their_names(ckpt) -> dict:
             sd[k if k.startswith("tgramnet.") else "mobilefacenet." + k] = v
         for k, v in _strip_module(ckpt.get("arcface_state_dict") or {}).items():
             sd["arcface." + k] = v
-        return sd
+        return sd, "distinct"
     elif isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         sd = ckpt
     else:
         what = f"a dict with keys {sorted(map(str, ckpt))[:10]}" if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError("expected an STgram-MFN checkpoint (a dict with 'model', or with "
-                              f"'clf_state_dict' and 'arcface_state_dict') or a state_dict, got {what}")
-    return _strip_module(sd)
+        raise CheckpointError("expected an STgram-MFN checkpoint (a dict with 'model' or "
+                              f"'clf_state_dict') or a state_dict, got {what}")
+    return _strip_module(sd), "distinct"
 
 
 def _strip_module(sd: dict) -> dict:
@@ -151,16 +189,26 @@ def load_stgram_weights(path_or_state_dict, *, setting: str = "published",
         ckpt = path_or_state_dict
     model = STgramMFN(setting, num_classes=num_classes)
     try:
-        converted = convert_stgram_state_dict(_their_names(ckpt), model)
+        their, order = _their_names(ckpt)
+        converted = convert_stgram_state_dict(their, model)
     except CheckpointError as e:
         raise CheckpointError(f"{source}: {e}" if source else str(e)) from e
+    if order == "released":  # their row of each machine -> our distinct row of the same machine
+        if num_classes != len(ALL_MACHINES):
+            raise CheckpointError(f"{source or 'state_dict'}: the released layout has {len(ALL_MACHINES)} "
+                                  f"classes, not {num_classes}")
+        converted["arcface.weight"] = converted["arcface.weight"][released_row_order()].clone()
     converted.update({k: v for k, v in model.state_dict().items() if k.startswith(OUR_ONLY_PREFIXES)})
     model.load_state_dict(converted, strict=True)
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     model.eval()
-    model.checkpoint_meta = {"file": str(source) if source else None,
+    model.checkpoint_meta = {"file": str(source) if source else None, "class_order": order,
                              "epoch": ckpt.get("epoch") if isinstance(ckpt, dict) else None}
+    # what score_clips and the tables read: a 10-s STgram-MFN with its own log-Mel, distinct labels
+    model.config = ModelConfig(kind="stgram_mfn", mfn_setting=setting, num_classes=num_classes,
+                               clip_seconds=model.num_samples / SAMPLE_RATE, arcface_s=model.arcface.s,
+                               arcface_m=model.arcface.m, peer_logmel="own")
     return model
 
 
