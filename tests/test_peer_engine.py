@@ -16,7 +16,10 @@ import torch
 import engine_helpers as H
 from asdlib.study import preflight as preflight_module
 from asdlib.study import runs
-from asdlib.study.comparison import (mean_pm_std, own_protocol_table, protocol_effects, seed_summary,
+from sklearn.metrics import roc_auc_score
+
+from asdlib.nets.methods import PEERS
+from asdlib.study.comparison import (mean_pm_std, own_epoch, own_protocol_table, own_reading, protocol_effects, seed_summary,
                                table1_with_peers, table2_with_peers)
 from asdlib.engine.config import RunConfig, load_config
 from asdlib.engine.evaluate import evaluate_run
@@ -62,6 +65,22 @@ def test_every_peer_trains_and_is_evaluated_under_all_protocols(kind, tiny_data,
         assert summary[col].between(0, 100).all(), col
     scores = pd.read_csv(out / "evaluation" / "last" / "clip_scores.csv")
     assert np.isfinite(scores["score"]).all() and len(scores) == 12
+    # read the way the peer's own code reads it, recomputed here from the written files
+    info = PEERS[kind]
+    own = own_reading(out / "evaluation", info)
+    ckpts = pd.read_csv(out / "evaluation" / "checkpoints.csv").set_index("epoch")
+    picked = summary.set_index("protocol")["epoch"]
+    if info.own_rule == "best_official_sum_test":
+        total = ckpts["official_auc"] + ckpts["official_pauc"]
+        assert own["epoch"] == max(e for e in ckpts.index if total[e] == total.max())
+    else:
+        assert own["epoch"] == picked[info.own_rule]
+    if info.own_metric == "pooled_by_type":  # one ROC per machine type (IDs pooled), mean over types
+        kept = pd.read_csv(out / "evaluation" / info.own_rule / "clip_scores.csv")
+        want = np.mean([100 * roc_auc_score(g["anomaly"], g["score"]) for _, g in kept.groupby("machine_type")])
+        assert own["auc"] == pytest.approx(want)
+    else:
+        assert own["auc"] == pytest.approx(ckpts.at[own["epoch"], "official_auc"])
 
 
 def test_a_peer_resumed_from_an_epoch_checkpoint_ends_bit_identical(tiny_data, tmp_path):
@@ -235,9 +254,25 @@ def test_tables_keep_quoted_rows_labelled_and_add_measured_ones():
     assert (t2.row == "quoted (paper)").sum() == 8
     effects = protocol_effects(s).set_index("method")
     assert effects.at["STgram-MFN", "spread"] == pytest.approx(2.0)
-    own = own_protocol_table(s, {"tastgram_mfn": "STgram-MFN"}).iloc[0]  # Noisy-ArcMix's way
-    assert own["read as"] == "official / validation" and own["measured AUC"] == "82.00 ± 2.83"
-    assert own["quoted AUC (paper, Table 2)"] == "94.65"
+    readings = pd.DataFrame({"method": ["Proposed approach"] * 2 + ["IDNN"], "epoch": [14, 15, 3],
+                             "auc": [80.0, 84.0, 60.0], "pauc": [70.0, 70.0, 55.0]})
+    own = own_protocol_table(readings, {"proposed": "Proposed approach", "idnn": "IDNN"}).set_index("method")
+    assert own.at["Proposed approach", "measured AUC"] == "82.00 ± 2.83"
+    assert own.at["Proposed approach", "epochs kept"] == "14 / 15"
+    assert own.at["Proposed approach", "its own metric"] == "global"
+    assert own.at["Proposed approach", "quoted AUC (paper, Table 2)"] == "93.44"
+    assert own.at["IDNN", "measured AUC"] == "60.00" and own.at["IDNN", "its own metric"] == "official"
+
+
+def test_stgram_own_rule_sums_auc_and_pauc_and_keeps_the_later_tie():
+    ckpts = pd.DataFrame({"epoch": [10, 20, 30, 40], "official_auc": [80.0, 85.0, 83.0, 84.0],
+                          "official_pauc": [70.0, 66.0, 70.0, 69.0]})
+    # AUC alone would keep epoch 20; AUC + pAUC is 150, 151, 153, 153: the tie goes to 40
+    assert own_epoch(ckpts, "best_official_sum_test") == 40
+    selection = pd.DataFrame({"protocol": ["paper", "validation", "last"], "epoch": [20, 30, 40]})
+    assert own_epoch(ckpts, "validation", selection) == 30 and own_epoch(ckpts, "best_global_test", selection) == 20
+    with pytest.raises(ValueError, match="selection.csv"):
+        own_epoch(ckpts, "last")
 
 
 def test_training_plan_counts_seeds_for_the_compared_methods_only():
@@ -252,7 +287,9 @@ def test_training_plan_counts_seeds_for_the_compared_methods_only():
 def test_peer_paper_configs_use_their_published_hyperparameters():
     c = {k: load_config(CONFIGS_DIR / "paper" / f"{k}.toml") for k in PEER_KINDS}
     st, ta, ae, idnn = c["stgram_mfn"], c["tastgram_mfn"], c["dcase_ae"], c["idnn"]
-    assert (st.train.optimizer, st.train.lr, st.train.batch_size, st.train.epochs) == ("adam", 1e-4, 128, 300)
+    assert (st.train.optimizer, st.train.lr, st.train.batch_size, st.train.epochs) == ("adam", 1e-4, 128, 301)
+    assert (st.train.scheduler_start_epoch, st.train.cosine_t_max, st.train.seed) == (20, 300, 42)
+    assert st.train.checkpoint_every == 10  # its trainer tests every 10 epochs
     assert (st.model.arcface_s, st.model.arcface_m, st.model.mfn_setting) == (30.0, 0.7, "published")
     assert st.train.mixup_alpha == 0.0 and st.train.weight_decay == 0.0
     assert (ta.train.optimizer, ta.train.lr, ta.train.batch_size, ta.train.epochs) == ("adamw", 1e-4, 64, 300)

@@ -59,6 +59,19 @@ def test_split_validation_is_seeded_and_disjoint():
 
 # --------------------------------------------------------------------------- one run
 
+def test_stgram_schedule_holds_the_lr_then_follows_a_longer_cosine(tmp_path, tmp_path_factory):
+    """STgram-MFN: lr constant until scheduler_start_epoch, then cosine with its own T_max."""
+    out, data = tmp_path / "stgram-schedule", H.shared_dataset(tmp_path_factory)
+    train(H.tiny_config(data, epochs=4, scheduler_start_epoch=2, cosine_t_max=5), out,
+          progress=False)
+    lr0, eta, T = 1e-3, 1e-4, 5
+    cosine = [eta + (lr0 - eta) * (1 + math.cos(math.pi * k / T)) / 2 for k in range(T + 1)]
+    np.testing.assert_allclose(read_log(out)["lr"], [lr0, lr0, lr0, cosine[1]], rtol=1e-9)
+    assert read_checkpoint(out / "checkpoints" / "last.pt")["scheduler"]["T_max"] == 5
+    with pytest.raises(ValueError, match="scheduler_start_epoch"):
+        H.tiny_config(data, scheduler_start_epoch=-1)
+
+
 def test_run_writes_log_and_checkpoints(reference_run):
     log = read_log(reference_run)
     assert log["epoch"].tolist() == [1, 2, 3]

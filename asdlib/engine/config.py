@@ -72,6 +72,12 @@ class TrainSettings:
     optimizer: str = "adamw"
     #: Per-epoch learning-rate schedule: "cosine" (the authors', down to lr * eta_min_ratio) or "constant".
     scheduler: str = "cosine"
+    #: The schedule steps only after this many epochs; the lr is constant until then (STgram-MFN's
+    #: ``start_scheduler_epoch: 20``; 0: from the first epoch, as the authors).
+    scheduler_start_epoch: int = 0
+    #: T_max of the cosine schedule in epochs (0: the number of epochs). STgram-MFN trains 301
+    #: epochs (its loop runs 0..300) with T_max = 300.
+    cosine_t_max: int = 0
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -80,6 +86,10 @@ class TrainSettings:
             raise ValueError(f"train.optimizer = {self.optimizer!r}: expected one of {list(OPTIMIZERS)}")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"train.scheduler = {self.scheduler!r}: expected one of {list(SCHEDULERS)}")
+        for key in ("scheduler_start_epoch", "cosine_t_max"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"train.{key} = {value!r}: expected a whole number >= 0")
 
 
 #: Settings that may differ between a checkpoint and the run resuming it.

@@ -177,12 +177,15 @@ def validate(net: nn.Module, loader, device: torch.device, amp: bool) -> dict:
 
 
 def build_optimizer(net: nn.Module, s) -> tuple[torch.optim.Optimizer, object]:
-    """The optimiser (``adamw``, the authors', or ``adam``) and the per-epoch lr schedule (``cosine`` or ``constant``) of a run. Notebook 03."""
+    """The optimiser (``adamw``, the authors', or ``adam``) and the per-epoch lr schedule (``cosine`` or ``constant``) of a run. Notebook 03.
+
+    The schedule is stepped after each epoch past ``scheduler_start_epoch`` (the training loop does it).
+    """
     opt_cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}[s.optimizer]
     optimizer = opt_cls(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     if s.scheduler == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=s.epochs, eta_min=s.lr * s.eta_min_ratio)
+            optimizer, T_max=s.cosine_t_max or s.epochs, eta_min=s.lr * s.eta_min_ratio)
     else:
         scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     return optimizer, scheduler
@@ -303,7 +306,8 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t_epoch
         lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
+        if epoch > s.scheduler_start_epoch:  # STgram-MFN: constant lr for its first 20 epochs
+            scheduler.step()
         row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
                "train_acc": acc_sum / max(seen, 1) if has_classes(net) else None,
                "lr": lr, "seconds": seconds,

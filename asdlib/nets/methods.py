@@ -27,35 +27,56 @@ from asdlib.nets.peers.build import PER_TYPE_KINDS, PerMachineType, type_of_clas
 from asdlib.nets.peers.tastgram import TASTgramMFN
 
 
+#: The checkpoint rules a method's own code may use (``study.comparison.own_readings`` applies them):
+#: ``best_official_sum_test``: the best official (per-ID mean) AUC + pAUC on the test set, a tie
+#: going to the later epoch; ``validation``: the lowest validation loss; ``last``: the last epoch;
+#: ``best_global_test``: the best global test AUC (the proposed model's authors).
+OWN_RULES = ("best_official_sum_test", "validation", "last", "best_global_test")
+#: The metrics a method's own code may report: ``official`` (AUC per machine ID, mean per type,
+#: mean over types), ``pooled_by_type`` (one ROC per machine type over all its IDs, mean over
+#: types), ``global`` (one ROC over every test clip).
+OWN_METRICS = ("official", "pooled_by_type", "global")
+
+
 @dataclass(frozen=True)
 class PeerInfo:
     """What one peer is and what its own code does (for tables and notebook 07)."""
 
     label: str          # our row label
     quoted_as: str      # its method name in the paper's Tables 1 and 2 (asdlib.study.paper_numbers)
-    own_selection: str  # which checkpoint its own code keeps
-    own_protocol: str   # our selection protocol closest to it
-    own_metric: str     # the metric its own code reports
+    own_selection: str  # which checkpoint its own code keeps, in words
+    own_rule: str       # the same as one of OWN_RULES
+    own_metric: str     # the metric its own code reports, one of OWN_METRICS
     source: str
+
+    def __post_init__(self):
+        if self.own_rule not in OWN_RULES or self.own_metric not in OWN_METRICS:
+            raise ValueError(f"{self.label}: own_rule {self.own_rule!r} / own_metric {self.own_metric!r} "
+                             f"not in {OWN_RULES} / {OWN_METRICS}")
 
 
 PEERS: dict[str, PeerInfo] = {
     "stgram_mfn": PeerInfo(
         "STgram-MFN", "STgram-MFN",
-        "best official (per-ID mean) AUC + pAUC on the test set, checked every epoch",
-        "paper", "official per-ID mean", "liuyoude/STgram-MFN trainer.py (Liu et al., ICASSP 2022)"),
+        "best official (per-ID mean) AUC + pAUC on the test set, tested every 10 epochs (every 2 "
+        "in the older code behind its README); a tie keeps the later epoch",
+        "best_official_sum_test", "official", "liuyoude/STgram-MFN trainer.py (Liu et al., ICASSP 2022)"),
     "tastgram_mfn": PeerInfo(
         "TASTgram-MFN (Noisy-ArcMix)", "Noisy-ArcMix",
-        "lowest validation loss on a 5 % hold-out", "validation", "official per-ID mean",
+        "lowest validation loss on a 5 % hold-out, every epoch", "validation", "pooled_by_type",
         "soonhyeon/Noisy-ArcMix (Choi & Choi, ICASSP 2024)"),
     "idnn": PeerInfo(
         "IDNN", "IDNN", "not published (no public code); last epoch assumed", "last",
-        "official per-ID mean", "Suefusa et al., ICASSP 2020"),
+        "official", "Suefusa et al., ICASSP 2020"),
     "dcase_ae": PeerInfo(
         "DCASE 2020 baseline AE", "",
-        "last epoch (100 epochs, no selection)", "last", "official per-ID mean",
+        "last epoch (100 epochs, no selection)", "last", "official",
         "y-kawagu/dcase2020_task2_baseline (Koizumi et al., DCASE 2020)"),
 }
+#: The proposed model read its authors' way: the global test AUC at the best global test AUC.
+PROPOSED_OWN = PeerInfo("Proposed approach", "Proposed approach (paper)",
+                        "best global test AUC (the authors' code)", "best_global_test", "global",
+                        "michaelneri/unsupervised-audio-anomaly-detection")
 
 
 def check_label_map(config: ModelConfig, label_map: str) -> None:
@@ -102,4 +123,4 @@ def validation_batch(net: nn.Module, wave: Tensor, target: Tensor) -> tuple[floa
     return loss, int((net.arcface.cosine(emb).argmax(1) == target).sum())
 
 
-__all__ = ["PEERS", "PeerInfo", "check_label_map", "has_classes", "step_output", "validation_batch"]
+__all__ = ["OWN_METRICS", "OWN_RULES", "PEERS", "PROPOSED_OWN", "PeerInfo", "check_label_map", "has_classes", "step_output", "validation_batch"]

@@ -6,7 +6,8 @@
 - ``table1_with_peers`` / ``table2_with_peers``: the paper's Tables 1 and 2 with *measured* rows
   (mean +/- std over seeds) beside the *quoted* ones, which keep their label.
 - ``protocol_effects``: how one method's number moves with the metric and the checkpoint choice;
-  ``own_protocol_table``: each method read its own way, beside its quoted number.
+  ``own_readings`` / ``own_protocol_table``: each method read the way its own code reads it (its
+  checkpoint rule and its metric, per seed run), beside its quoted number.
 - ``complexity_table``: parameters, MACs and CPU latency of every method at 10 s.
 
 Explained in notebook 07_peers.
@@ -15,15 +16,16 @@ Explained in notebook 07_peers.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from asdlib.engine.metrics import TABLE1_ORDER
-from asdlib.study.runs import run_config, seed_run_name
+from asdlib.engine.metrics import TABLE1_ORDER, pooled_metrics
+from asdlib.study.runs import run_config, run_dir, seed_run_name
 from asdlib.study.tables import table1_reproduced
 from asdlib.study.paper_numbers import paper_table1, paper_table2
-from asdlib.nets.methods import PEERS
+from asdlib.nets.methods import PEERS, PROPOSED_OWN, PeerInfo
 from asdlib.engine.complexity import count_macs, cpu_latency, human_count
 from asdlib.nets.model import paper_length_network, parameter_counts
 
@@ -181,32 +183,123 @@ def protocol_effects(summary: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def own_protocol_table(summary: pd.DataFrame, methods: dict[str, str]) -> pd.DataFrame:
-    """Each method read the way its own code reads it (its metric, its checkpoint choice) beside its quoted Table 2 average. Notebook 07.
+def _info(name: str) -> PeerInfo:
+    return PEERS.get(name, PROPOSED_OWN)
 
-    ``methods`` maps run names to the labels used in ``summary``. The proposed model's own way
-    is the authors': the global AUC at the best global test AUC; a peer's is in
-    ``methods.PEERS`` (official per-ID mean, at its own selection's nearest protocol).
+
+def own_epoch(checkpoints: pd.DataFrame, rule: str, selection: pd.DataFrame | None = None) -> int:
+    """The epoch a method's own rule keeps, from a run's ``checkpoints.csv`` (and ``selection.csv``). Notebook 07.
+
+    ``best_official_sum_test``: highest ``official_auc + official_pauc``, a tie keeping the later
+    epoch (STgram-MFN's ``>=``); ``best_global_test``, ``validation``, ``last``: the engine's
+    ``paper``, ``validation`` and ``last`` picks.
     """
+    table = checkpoints.sort_values("epoch").reset_index(drop=True)
+    if rule == "best_official_sum_test":
+        total = (table["official_auc"] + table["official_pauc"]).to_numpy()
+        return int(table["epoch"].iloc[np.flatnonzero(total == np.nanmax(total))[-1]])
+    protocol = {"best_global_test": "paper", "validation": "validation", "last": "last"}[rule]
+    if selection is None:
+        raise ValueError(f"rule {rule!r} needs the run's selection.csv")
+    return int(selection.set_index("protocol").at[protocol, "epoch"])
+
+
+def own_readings(profile: str, methods: dict[str, str], seeds: int) -> pd.DataFrame:
+    """Every seed run of every method read its own code's way: rule, epoch kept, metric, AUC and pAUC. Notebook 07.
+
+    Metrics: ``official`` from the run's per-checkpoint table; ``pooled_by_type`` (TASTgram-MFN's
+    ``eval.py``: one ROC per machine type over all its IDs, averaged over types) recomputed from
+    the clip scores at the kept checkpoint; ``global`` (the proposed model's authors) likewise.
+    """
+    rows = []
+    for name, label in methods.items():
+        for k in range(seeds):
+            run = seed_run_name(name, k)
+            reading = own_reading(run_dir(profile, run) / "evaluation", _info(name))
+            rows.append({"method": label, "run": run, "seed": run_config(profile, run).train.seed, **reading})
+    return pd.DataFrame(rows)
+
+
+def own_reading(evaluation: Path, info: PeerInfo) -> dict:
+    """One evaluated run (its ``evaluation/`` folder) read by a method's own rule and metric: rule, epoch, metric, auc, pauc. Notebook 07."""
+    evaluation = Path(evaluation)
+    if not (evaluation / "checkpoints.csv").is_file():
+        raise FileNotFoundError(f"{evaluation}: no checkpoints.csv (the run is not evaluated)")
+    ckpts = pd.read_csv(evaluation / "checkpoints.csv")
+    selection = pd.read_csv(evaluation / "selection.csv")
+    epoch = own_epoch(ckpts, info.own_rule, selection)
+    at = ckpts.set_index("epoch").loc[epoch]
+    if info.own_metric == "official":
+        auc, pauc = float(at["official_auc"]), float(at["official_pauc"])
+    elif info.own_metric == "global":
+        auc, pauc = float(at["global_auc"]), float(at["global_pauc"])
+    else:  # pooled_by_type: from the kept checkpoint's clip scores (its selection folder)
+        kept = [p for p, e in selection.set_index("protocol")["epoch"].items() if int(e) == epoch]
+        if not kept:
+            raise ValueError(f"{evaluation}: no clip scores saved for epoch {epoch}")
+        scores = pd.read_csv(evaluation / kept[0] / "clip_scores.csv")
+        per_type = pooled_metrics(scores, label_map="distinct").set_index("machine_type")
+        auc, pauc = float(per_type.at["average", "auc"]), float(per_type.at["average", "pauc"])
+    return {"rule": info.own_rule, "epoch": epoch, "metric": info.own_metric, "auc": auc, "pauc": pauc}
+
+
+def own_protocol_table(readings: pd.DataFrame, methods: dict[str, str]) -> pd.DataFrame:
+    """Each method read the way its own code reads it (its checkpoint rule, its metric), mean ± std over seeds, beside its quoted Table 2 average. Notebook 07."""
     quoted = paper_table2().set_index("method")
     rows = []
     for name, label in methods.items():
-        info = PEERS.get(name)
-        metric, selection = ("official", info.own_protocol) if info else ("global", "paper")
-        mt = "average" if metric == "official" else "global"
-        m = summary[(summary["method"] == label) & (summary["metric"] == metric)
-                    & (summary["selection"] == selection) & (summary["machine_type"] == mt)]
-        q_name = info.quoted_as if info else "Proposed approach (paper)"
-        row = {"method": label,
-               "its own checkpoint choice": info.own_selection if info else
-               "best global test AUC (the authors' code)",
-               "read as": f"{metric} / {selection}",
-               "measured AUC": mean_pm_std(m["auc_mean"].iloc[0], m["auc_std"].iloc[0],
-                                           int(m["seeds"].iloc[0])) if len(m) else "",
-               "quoted AUC (paper, Table 2)": (f"{quoted.at[q_name, 'auc']:.2f}"
-                                               if q_name in quoted.index else "not in the paper")}
-        rows.append(row)
+        info = _info(name)
+        g = readings[readings["method"] == label]
+        rows.append({"method": label, "its own checkpoint choice": info.own_selection,
+                     "its own metric": info.own_metric, "epochs kept": " / ".join(str(int(e)) for e in g["epoch"]),
+                     "measured AUC": mean_pm_std(float(g["auc"].mean()), float(g["auc"].std(ddof=1)), len(g))
+                     if len(g) else "",
+                     "measured pAUC": mean_pm_std(float(g["pauc"].mean()), float(g["pauc"].std(ddof=1)), len(g))
+                     if len(g) else "",
+                     "quoted AUC (paper, Table 2)": (f"{quoted.at[info.quoted_as, 'auc']:.2f}"
+                                                     if info.quoted_as in quoted.index else "not in the paper")})
     return pd.DataFrame(rows)
+
+
+#: Every known difference between a peer's public code and our paper-profile run of it:
+#: (method, item, theirs, ours, expected effect). Read from their code (docs/reproduction-notes.md
+#: and the facts behind it); "ours" is what configs/paper/<peer>.toml and the engine do.
+PEER_DIFFERENCES = (
+    ("STgram-MFN", "training clips", "all development + additional training clips",
+     "the same, less the 5 % validation hold-out every run of ours keeps",
+     "5 % fewer training clips; small"),
+    ("STgram-MFN", "checkpoint candidates", "tested every 10 epochs (every 2 in the older code behind its README)",
+     "a checkpoint every 10 epochs, read by its rule (own-protocol table)",
+     "none for the 10-epoch code; fewer candidates than the README's code, so a little less optimism"),
+    ("STgram-MFN", "the other tables", "its own rule only",
+     "also read under the authors' and the honest protocols", "shows what its rule adds"),
+    ("TASTgram-MFN (Noisy-ArcMix)", "precision", "fp16 autocast without a GradScaler", "fp32",
+     "rounding differences; fp16 without scaling can lose small gradients"),
+    ("TASTgram-MFN (Noisy-ArcMix)", "checkpoint candidates", "validation loss after every epoch",
+     "the lowest validation loss among checkpoints saved every 20 epochs",
+     "its pick may fall between our checkpoints"),
+    ("TASTgram-MFN (Noisy-ArcMix)", "metric", "one ROC per machine type (IDs pooled), averaged over types",
+     "that metric in the own-protocol table; the official per-ID mean elsewhere",
+     "pooling IDs ranks clips of different machines against each other"),
+    ("TASTgram-MFN (Noisy-ArcMix)", "validation hold-out", "5 % (95/5 split)", "5 %, drawn by our seed", "none"),
+    ("DCASE 2020 baseline AE", "batches", "512 five-frame windows of one machine type, shuffled over all its clips",
+     "2 whole clips of any types (about 618 windows); each type's model sees the windows of its clips in the batch",
+     "BatchNorm statistics from one or two clips; likely changes its AUC (issue 18, part 1, not done)"),
+    ("DCASE 2020 baseline AE", "training clips", "development training clips only (development mode)",
+     "development + additional training clips", "more clips, including machines never tested"),
+    ("DCASE 2020 baseline AE", "clip length", "the whole clip (ToyCar 11 s)", "the first 10 s",
+     "ToyCar loses its last second of windows"),
+    ("DCASE 2020 baseline AE", "validation", "the last 10 % of windows (Keras validation_split)",
+     "5 % of clips, unused by its last-epoch rule", "none on the kept model; 5 % fewer clips"),
+    ("IDNN", "everything not in its paper", "no public code",
+     "the DCASE baseline's data, batches, optimiser and last epoch; 64-32-16-32-64 units, 128 Mel bins",
+     "unknown: the row measures our reading of the paper"),
+)
+
+
+def peer_differences() -> pd.DataFrame:
+    """Every known difference between each peer's public code and our run of it: item, theirs, ours, expected effect. Notebook 07."""
+    return pd.DataFrame(PEER_DIFFERENCES, columns=["method", "item", "theirs", "ours", "expected effect"])
 
 
 def seed_spread(long: pd.DataFrame, protocol: str = "honest") -> pd.DataFrame:
@@ -242,4 +335,4 @@ def complexity_table(profile: str, methods: dict[str, str], *, latency: bool = T
 
 
 __all__ = ["PROTOCOLS", "PROTOCOL_TEXT", "complexity_table", "mean_pm_std", "measured_long",
-           "own_protocol_table", "protocol_effects", "seed_spread", "seed_summary", "table1_with_peers", "table1_with_peers_both", "table2_with_peers"]
+           "own_epoch", "own_protocol_table", "own_reading", "own_readings", "peer_differences", "protocol_effects", "seed_spread", "seed_summary", "table1_with_peers", "table1_with_peers_both", "table2_with_peers"]

@@ -64,6 +64,10 @@ REPORT_TABLES = (
     ("peers_protocol_effects", "What the protocol does to each method (notebook 07)",
      "Mean AUC over seeds of the six-type average (`global`: one ROC) under each metric / "
      "selection; `spread`: the largest minus the smallest.", "07"),
+    ("peers_own_protocol", "Each method read its own code's way (notebook 07)",
+     "Its own checkpoint rule and its own metric, mean ± std over seeds (`tables/peers_own_readings.csv`: "
+     "every seed run), beside its quoted Table 2 average.", "07"),
+    ("peers_differences", "How far each measured peer row is from its public code (notebook 07)", None, "07"),
     ("peers_complexity", "Parameters, MACs and CPU latency of every method (notebook 07)",
      "Latency: one thread, batch 1, 10-s clip, measured when notebook 07 ran.", "07"),
     ("authors_checkpoint_vs_paper", "The authors' released checkpoint, scored by this code",
