@@ -3,7 +3,8 @@
 The package is built in floors, each a subpackage that imports only the floors below it
 (docs/architecture.md; tests/test_layering.py checks it):
 
-- ``paths``, ``outputs``  floor 0: every path and ``ASD_*`` setting; saving tables and figures
+- ``paths``, ``outputs``, ``validate``  floor 0: every path and ``ASD_*`` setting; saving tables and
+  figures; checks of settings
 - ``data``      DCASE 2020 Task 2 facts, WAV loading, clip tables and stores, synthetic sounds, downloads
 - ``nets``      features, layers, MobileFaceNet, loss, the proposed model, the peers, the authors' network
 - ``engine``    run configurations, checkpoints, training, evaluation, metrics, complexity, threads

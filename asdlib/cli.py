@@ -450,9 +450,13 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line: one line per error (exit 2 for bad input, 1 otherwise; ``--debug`` shows the traceback). Notebook 03."""
     args = build_parser().parse_args(argv)
-    if args.command in ("train", "evaluate", "score", "export", "preflight", "report"):
-        configure_threads()  # the monitor sets its own (--threads)
     prog = f"python -m asdlib {args.command}"
+    if args.command in ("train", "evaluate", "score", "export", "preflight", "report"):
+        try:
+            configure_threads()  # the monitor sets its own (--threads)
+        except ValueError as e:  # a bad ASD_THREADS: one line, before any work
+            print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+            return 2
     show = warnings.showwarning
     warnings.showwarning = lambda message, *a, **k: print(f"{prog}: warning: {_one_line(message)}",
                                                           file=sys.stderr)

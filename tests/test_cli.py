@@ -9,9 +9,11 @@ import subprocess
 
 import pandas as pd
 import pytest
+import torch
 
 from asdlib.engine.config import (RUNTIME_KEYS, RunConfig, load_config, profile_configs,
                            run_config_from_dict)
+from asdlib.engine.checkpoints import read_checkpoint
 from asdlib.paths import CONFIGS_DIR
 
 import engine_helpers as H
@@ -82,6 +84,41 @@ def test_train_bad_config_file_names_file_and_setting(tmp_path, data_dir, body, 
                                  data_dir=data_dir))
     assert str(cfg) in err and named in err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("body, named", [
+    ('[train]\nepochs = "2"\n', "train.epochs"),
+    ("[train]\nepochs = 2.5\n", "train.epochs"),
+    ("[train]\nepochs = -1\n", "train.epochs"),
+    ("[train]\ncheckpoint_every = 0\n", "train.checkpoint_every"),
+    ('[train]\nlr = "fast"\n', "train.lr"),
+    ("[train]\nlr = inf\n", "train.lr"),
+    ("[train]\nlr = nan\n", "train.lr"),
+    ('[train]\nseed = "zero"\n', "train.seed"),
+    ("[train]\nbatch_size = 0\n", "train.batch_size"),
+    ("[train]\nmax_steps_per_epoch = -2\n", "train.max_steps_per_epoch"),
+    ("[data]\nval_fraction = 1.5\n", "data.val_fraction"),
+    ('[data]\nmachine_types = "fan"\n', "data.machine_types"),
+])
+def test_bad_settings_are_refused_at_load_naming_file_and_setting(tmp_path, data_dir, body, named):
+    """Before: internal errors after the run folder was made, or nothing trained and exit 0."""
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(body)
+    proc = asdlib("train", "--config", cfg, "--out", tmp_path / "r", data_dir=data_dir)
+    err = _one_line_error(proc)
+    assert proc.returncode == 2 and str(cfg) in err and named in err and "internal error" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_non_finite_loss_stops_training_with_one_line(tmp_path, tiny_data, data_dir):
+    """lr = 1e30 diverges: training stops at the first non-finite loss instead of saving NaN weights."""
+    cfg = H.write_toml(tmp_path / "tiny.toml", tiny_data, lr=1e30, epochs=2)
+    proc = asdlib("train", "--config", cfg, "--out", tmp_path / "r", data_dir=data_dir)
+    err = _one_line_error(proc)
+    assert proc.returncode != 0 and "training loss is" in err and "train.lr" in err
+    for ckpt in (tmp_path / "r" / "checkpoints").glob("*.pt"):  # whatever was saved is finite
+        state = read_checkpoint(ckpt)["model"]
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()), ckpt.name
 
 
 def test_train_unknown_set_key(tmp_path, tiny_data, data_dir):

@@ -47,15 +47,20 @@ def test_quota_caps_the_affinity_mask(tmp_path, monkeypatch):
 
 
 def test_env_override_and_its_errors(monkeypatch):
+    import asdlib.engine.cpu as cpu
+
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cpu, "usable_cores", lambda: 8)
     monkeypatch.setenv("ASD_THREADS", "3")
     assert default_threads() == 3
+    monkeypatch.setenv("ASD_THREADS", "99999")   # more threads than cores would only stall
+    assert default_threads() == 8
     for bad in ("0", "-2", "two", "1.5"):
         monkeypatch.setenv("ASD_THREADS", bad)
         with pytest.raises(ValueError, match=f"ASD_THREADS={bad!r}"):
             default_threads()
     monkeypatch.delenv("ASD_THREADS")
-    assert default_threads() == usable_cores()
+    assert default_threads() == cpu.usable_cores() == 8
 
 
 def test_configure_threads_sets_torch(monkeypatch):
@@ -73,7 +78,7 @@ def test_explicit_omp_num_threads_is_respected(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert default_threads() == 1
     monkeypatch.setenv("ASD_THREADS", "2")                 # ours wins over OpenMP's
-    assert default_threads() == 2
+    assert default_threads() == min(2, usable_cores())
     monkeypatch.delenv("ASD_THREADS")
     monkeypatch.setenv("OMP_NUM_THREADS", "4,2")           # an OpenMP list: left to OpenMP
     assert default_threads() == usable_cores()

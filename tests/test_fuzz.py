@@ -25,7 +25,7 @@ from asdlib.data.audio import AudioError, load_wav
 from asdlib.engine.authors_checkpoint import load_authors_checkpoint
 from asdlib.engine.checkpoints import CheckpointError, load_checkpoint_file
 from asdlib.nets.authors_network import to_authors_state_dict
-from asdlib.engine.config import RunConfig
+from asdlib.engine.config import RunConfig, load_config
 from asdlib.engine.evaluate import load_any_checkpoint
 from asdlib.nets.model import build_model
 from asdlib.data.store import StoreBuildError, build_store
@@ -253,3 +253,61 @@ def test_wrong_shapes_are_refused_naming_the_key(which, delta, ours):
         with pytest.raises(CheckpointError) as err:
             load(path)
         assert str(path) in str(err.value) and key.split(".")[-1] in str(err.value)
+
+
+# --------------------------------------------------------------------------- the TOML loader
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
+                    st.lists(st.text(max_size=5), max_size=3))
+_KEYS = {"train": ["epochs", "batch_size", "lr", "seed", "checkpoint_every", "weight_decay", "eta_min_ratio",
+                   "mixup_alpha", "max_steps_per_epoch", "num_workers", "scheduler_start_epoch",
+                   "cosine_t_max", "compile", "precision", "optimizer", "scheduler", "device"],
+         "data": ["root", "label_map", "machine_types", "val_fraction", "max_train_clips"],
+         "model": ["features", "embedding_dim", "clip_seconds", "arcface_s", "arcface_m", "kind"]}
+
+
+def _toml_value(v) -> str:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "nan" if v != v else ("inf" if v == float("inf") else "-inf" if v == float("-inf") else repr(v))
+    if isinstance(v, (int,)):
+        return str(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+
+
+@FUZZ
+@given(section=st.sampled_from(sorted(_KEYS)), data=st.data())
+def test_the_toml_loader_accepts_a_valid_setting_or_names_the_bad_one(section, data):
+    """Any value of any setting: a configuration whose settings hold what training needs, or a
+    ValueError naming the file (never another exception, never a silently nonsensical run)."""
+    import math
+    import tomllib
+
+    key = data.draw(st.sampled_from(_KEYS[section]))
+    value = data.draw(_VALUES)
+    text = _toml_value(value)
+    if text is None:
+        return
+    path = Path(_SCRATCH.name) / "fuzz.toml"
+    path.write_text(f"[{section}]\n{key} = {text}\n")
+    try:
+        tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError:
+        return  # not TOML (e.g. a control character): the loader's own message, tested elsewhere
+    try:
+        cfg = load_config(path)
+    except ValueError as e:
+        assert str(path) in str(e)
+        return
+    t, d = cfg.train, cfg.data
+    assert isinstance(t.epochs, int) and t.epochs >= 1 and isinstance(t.batch_size, int) and t.batch_size >= 1
+    assert math.isfinite(t.lr) and t.lr > 0 and isinstance(t.seed, int) and t.seed >= 0
+    assert isinstance(t.checkpoint_every, int) and t.checkpoint_every >= 1
+    assert 0 <= d.val_fraction < 1 and (d.machine_types is None or all(isinstance(m, str) for m in d.machine_types))
+    assert cfg.model.num_samples > 0

@@ -12,8 +12,10 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from asdlib.data.dcase import LABEL_MAPS, MACHINE_TYPES
 from asdlib.nets.model import ModelConfig
 from asdlib.paths import CONFIGS_DIR, resolve_data_root
+from asdlib.validate import check_number, check_whole
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,22 @@ class DataConfig:
     machine_types: tuple[str, ...] | None = None
     val_fraction: float = 0.05
     max_train_clips: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.root, str) or not self.root.strip():
+            raise ValueError(f"data.root = {self.root!r}: expected a folder name or path")
+        if self.label_map not in LABEL_MAPS:
+            raise ValueError(f"data.label_map = {self.label_map!r}: expected one of {list(LABEL_MAPS)}")
+        if self.machine_types is not None:
+            types = self.machine_types
+            if not isinstance(types, (tuple, list)) or not types or not all(isinstance(t, str) for t in types):
+                raise ValueError(f"data.machine_types = {types!r}: expected a list of machine types, "
+                                 f"e.g. [\"fan\"], from {list(MACHINE_TYPES)}")
+            unknown = [t for t in types if t not in MACHINE_TYPES]
+            if unknown:
+                raise ValueError(f"data.machine_types: unknown {unknown}; known: {list(MACHINE_TYPES)}")
+        check_number("data.val_fraction", self.val_fraction, 0.0, 1.0, high_open=True)
+        check_whole("data.max_train_clips", self.max_train_clips, 1, optional=True)
 
     def root_path(self) -> Path:
         """Absolute dataset folder (``asdlib.paths.resolve_data_root``: ``dcase2020`` follows ``ASD_DCASE_DIR``)."""
@@ -86,10 +104,18 @@ class TrainSettings:
             raise ValueError(f"train.optimizer = {self.optimizer!r}: expected one of {list(OPTIMIZERS)}")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"train.scheduler = {self.scheduler!r}: expected one of {list(SCHEDULERS)}")
-        for key in ("scheduler_start_epoch", "cosine_t_max"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"train.{key} = {value!r}: expected a whole number >= 0")
+        for key, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("checkpoint_every", 1),
+                             ("num_workers", 0), ("scheduler_start_epoch", 0), ("cosine_t_max", 0)):
+            check_whole(f"train.{key}", getattr(self, key), minimum)
+        check_whole("train.max_steps_per_epoch", self.max_steps_per_epoch, 1, optional=True)
+        check_number("train.lr", self.lr, 0.0, low_open=True)
+        check_number("train.weight_decay", self.weight_decay, 0.0)
+        check_number("train.eta_min_ratio", self.eta_min_ratio, 0.0, 1.0)
+        check_number("train.mixup_alpha", self.mixup_alpha, 0.0)
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"train.compile = {self.compile!r}: expected true or false")
+        if not isinstance(self.device, str):
+            raise ValueError(f"train.device = {self.device!r}: expected \"auto\", \"cpu\" or \"cuda[:N]\"")
 
 
 #: Settings that may differ between a checkpoint and the run resuming it.
@@ -143,7 +169,7 @@ def _build(cls, d: dict | None, where: str):
     unknown = set(d) - known
     if unknown:
         raise ValueError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
-    if "machine_types" in d and d["machine_types"] is not None:
+    if isinstance(d.get("machine_types"), list):
         d["machine_types"] = tuple(d["machine_types"])
     try:
         return cls(**d)

@@ -55,12 +55,14 @@ def usable_cores(cgroup_root: str | os.PathLike = "/sys/fs/cgroup") -> int:
 
 
 def default_threads() -> int:
-    """Threads to use: ``$ASD_THREADS``, else an explicit ``$OMP_NUM_THREADS``, else ``usable_cores()``. Notebook 08.
+    """Threads to use: ``$ASD_THREADS``, else an explicit ``$OMP_NUM_THREADS``, else ``usable_cores()``, never more than ``usable_cores()``. Notebook 08.
 
     The environment is read by ``asdlib.paths.threads_override`` (``ValueError`` for an
-    ``ASD_THREADS`` that is not a positive whole number).
+    ``ASD_THREADS`` that is not a positive whole number). More threads than usable cores only
+    make them wait for each other (ASD_THREADS=99999 would stall), so the count is capped.
     """
-    return threads_override() or usable_cores()
+    cores = usable_cores()
+    return min(threads_override() or cores, cores)
 
 
 def configure_threads(threads: int | None = None) -> int:

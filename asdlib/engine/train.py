@@ -17,6 +17,7 @@ The peers of notebook 07 train in this same loop: their step, validation loss, o
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -82,6 +83,10 @@ def _dist_info() -> tuple[int, int, int]:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     return world, rank, local
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training stopped: the loss became NaN or infinite (too high a learning rate, or bad data)."""
 
 
 class _StepModule(nn.Module):
@@ -287,11 +292,18 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
             else:
                 logits = out.float()
                 loss = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
+            value = loss.item()
+            if not math.isfinite(value):  # stop before the step: the weights stay the last good ones
+                bar.close()
+                raise NonFiniteLossError(
+                    f"{config.name}: the training loss is {value} at epoch {epoch}, step {steps_done + 1} "
+                    f"(lr {optimizer.param_groups[0]['lr']:g}); nothing of this epoch was saved. Lower "
+                    "train.lr, or check the data; the run resumes from its last checkpoint")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             n = len(target)
-            loss_sum += loss.item() * n
+            loss_sum += value * n
             if logits is not None:
                 acc_sum += (logits.argmax(1) == y_a).float().sum().item()
             seen += n

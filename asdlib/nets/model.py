@@ -6,6 +6,7 @@ One ``ModelConfig`` covers every configuration of Tables 3 and 4. Explained in n
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -17,6 +18,7 @@ from asdlib.nets.layers import SeparableConv2d
 from asdlib.nets.loss import ArcFace
 from asdlib.nets.mobilefacenet import MobileFaceNet
 from asdlib.nets.peers.build import build_peer, peer_parameter_counts
+from asdlib.validate import check_number, check_whole
 
 FEATURE_SETS = ("mel", "wave", "mel+wave")
 ATTENTION_ACTIVATIONS = ("faithful", "fixed")
@@ -71,8 +73,14 @@ class ModelConfig:
         if self.attention_activation not in ATTENTION_ACTIVATIONS:
             raise ValueError(f"model setting attention_activation={self.attention_activation!r}: "
                              f"expected one of {ATTENTION_ACTIVATIONS}")
-        if self.embedding_dim < 1:
-            raise ValueError(f"model setting embedding_dim={self.embedding_dim}: must be positive")
+        for key, minimum in (("embedding_dim", 1), ("num_classes", 1), ("sample_rate", 1)):
+            check_whole(f"model setting {key}", getattr(self, key), minimum)
+        check_number("model setting arcface_s", self.arcface_s, 0.0, low_open=True)
+        check_number("model setting arcface_m", self.arcface_m, 0.0, math.pi, high_open=True)
+        check_number("model setting clip_seconds", self.clip_seconds, 0.0, low_open=True)
+        for key in ("separable", "attention"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"model setting {key}={getattr(self, key)!r}: expected true or false")
         if self.clip_seconds * self.sample_rate < 4 * HOP:
             raise ValueError(f"model setting clip_seconds={self.clip_seconds}: too short")
 
