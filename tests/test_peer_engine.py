@@ -281,7 +281,13 @@ def test_training_plan_counts_seeds_for_the_compared_methods_only():
     assert p["repeats"].to_dict() == {"proposed": 3, "h64": 1, "idnn": 3}
     steps = -(-int(36283 * 0.95) // 64)
     assert p.at["h64", "hours"] == pytest.approx(0.01 * steps * 300 / 3600)
-    assert p.at["idnn", "epochs"] == 100 and p.at["idnn", "batch_size"] == 2
+    assert p.at["idnn", "epochs"] == 100 and p.at["idnn", "batch_size"] == 512
+    # IDNN: batches of 512 windows over the development clips (309 windows each), each timed as
+    # the same work in clips (512 / 309 -> 2 clips)
+    timed = []
+    plan = preflight_module.training_plan("paper", ["idnn"], 1, lambda c: timed.append(c.train.batch_size) or 0.01)
+    windows_steps = -(-int(20119 * 0.95) * 309 // 512)
+    assert timed == [2] and plan.iloc[0]["hours"] == pytest.approx(0.01 * windows_steps * 100 / 3600)
 
 
 def test_peer_paper_configs_use_their_published_hyperparameters():
@@ -296,9 +302,14 @@ def test_peer_paper_configs_use_their_published_hyperparameters():
     assert ta.train.mixup_alpha == 0.5 and (ta.model.arcface_s, ta.model.arcface_m) == (30.0, 0.7)
     for cfg in (ae, idnn):
         assert (cfg.train.optimizer, cfg.train.lr, cfg.train.epochs, cfg.train.scheduler) == ("adam", 1e-3, 100, "constant")
+        assert (cfg.train.batch_unit, cfg.train.batch_size, cfg.data.training_sets) == ("windows", 512, "development")
     assert all(x.data.label_map == "distinct" and x.data.val_fraction == 0.05 for x in c.values())
-    for k in PEER_KINDS:  # smoke: the proposed model's smoke budget
+    for k in PEER_KINDS:  # smoke: the proposed model's smoke budget; the window models its epochs
         smoke, proposed = load_config(CONFIGS_DIR / "smoke" / f"{k}.toml"), load_config(CONFIGS_DIR / "smoke" / "proposed.toml")
+        if k in ("idnn", "dcase_ae"):
+            assert smoke.train.epochs == proposed.train.epochs and smoke.train.batch_unit == "windows"
+            assert (smoke.train.batch_size, smoke.train.lr, smoke.data.training_sets) == (512, 1e-3, "development")
+            continue
         assert (smoke.train.epochs, smoke.train.max_steps_per_epoch, smoke.train.batch_size, smoke.train.lr) == \
             (proposed.train.epochs, proposed.train.max_steps_per_epoch, proposed.train.batch_size, proposed.train.lr)
 
@@ -325,3 +336,73 @@ def test_window_models_count_every_window_of_a_clip():
         dense = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
         windows = num_frames(cfg.num_samples) - 4  # five-frame windows, one per step
         assert count_macs(net)["net"] == dense * windows, kind
+
+
+# --------------------------------------------------------------------------- window batches (DCASE baseline)
+
+def test_window_batches_hold_one_type_from_many_clips_and_visit_every_window_once():
+    from asdlib.engine.train import window_batches
+
+    g = torch.Generator().manual_seed(0)
+    frames = {"fan": torch.randn(20, 32, 4, generator=g), "pump": torch.randn(7, 12, 4, generator=g)}
+    seen = {t: [] for t in frames}
+    for kind, w, clips in window_batches(frames, 64, 5, np.random.default_rng(0)):
+        assert w.shape[1:] == (5, 4) and len(w) <= 64
+        mels = frames[kind]
+        per_clip = mels.shape[1] - 4
+        for row, clip in zip(w, clips.tolist()):  # each row is 5 consecutive frames of one clip of this type
+            hits = [s for s in range(per_clip) if torch.equal(mels[clip, s:s + 5], row)]
+            assert len(hits) == 1
+            seen[kind].append((clip, hits[0]))
+        if kind == "fan":
+            assert len(set(clips.tolist())) >= 10  # shuffled over all the type's clips, not one clip
+    assert sorted(seen["fan"]) == [(c, s) for c in range(20) for s in range(28)]  # once each
+    assert sorted(seen["pump"]) == [(c, s) for c in range(7) for s in range(8)]
+    capped = list(window_batches(frames, 64, 5, np.random.default_rng(0), max_batches=2))
+    assert [k for k, _, _ in capped] == ["fan", "fan", "pump"]
+
+
+@pytest.mark.parametrize("kind", ("dcase_ae", "idnn"))
+def test_window_loss_is_the_clip_loss_on_the_same_windows(kind):
+    from asdlib.nets.peers import DCASEAutoencoder, IDNN
+
+    torch.manual_seed(0)
+    model = (DCASEAutoencoder if kind == "dcase_ae" else IDNN)(logmel="asdlib").eval()
+    x = torch.randn(2, 8000)
+    with torch.no_grad():
+        mels = model.logmel(x).transpose(1, 2)                       # (clips, frames, n_mels)
+        windows = mels.unfold(1, 5, 1).permute(0, 1, 3, 2).flatten(0, 1)  # (clips * windows, 5, n_mels)
+        assert torch.allclose(model.window_loss(windows), model.training_loss(x), rtol=1e-5, atol=1e-6)
+
+
+def test_the_autoencoder_trains_on_window_batches_of_the_development_clips(tiny_data, tmp_path):
+    from asdlib.engine.train import training_table
+
+    config = peer_config("dcase_ae", tiny_data, epochs=2, batch_unit="windows", batch_size=64)
+    out = train(config, tmp_path / "ae-windows", progress=False)
+    log = read_log(out)
+    assert np.isfinite(log["train_loss"]).all() and np.isfinite(log["val_loss"]).all()
+    # every window of every training clip once per epoch: (frames - 4) windows per 0.5-s clip
+    frames = 1 + int(H.CLIP_SECONDS * 16_000) // 512
+    assert (log["windows"] == log["clips"] * (frames - 4)).all()
+    assert (log["steps"] == sum(-(-n * (frames - 4) // 64) for n in _clips_per_type(out))).all()
+    summary = evaluate_run(out, batch_size=8, device="cpu", progress=False)
+    assert summary["official_auc"].between(0, 100).all()
+    # development only: the additional set's machines are left out of training
+    dev_only = RunConfig().with_overrides({"data.root": str(tiny_data), "data.training_sets": "development"})
+    assert set(training_table(dev_only)["machine_id"]) == {"00"}  # fan 00 and pump 00 are development IDs
+    with pytest.raises(ValueError, match="window models"):
+        train(RunConfig().with_overrides({"data.root": str(tiny_data), "train.batch_unit": "windows"}),
+              tmp_path / "refused", progress=False)
+    assert not (tmp_path / "refused" / "config.json").exists()
+
+
+def _clips_per_type(run_dir):
+    from asdlib.engine.train import prepare_data
+    from asdlib.engine.checkpoints import read_checkpoint as _read
+    from asdlib.engine.config import run_config_from_dict
+
+    config = run_config_from_dict(_read(run_dir / "checkpoints" / "last.pt")["config"])
+    data = prepare_data(config, progress=False)
+    kinds = type_of_class("distinct")
+    return list(pd.Series([kinds[int(data.targets[p])] for p in data.train_idx]).value_counts())

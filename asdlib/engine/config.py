@@ -18,6 +18,13 @@ from asdlib.paths import CONFIGS_DIR, resolve_data_root
 from asdlib.validate import check_number, check_whole
 
 
+#: The training sets a run may use (``data.training_sets``).
+TRAINING_SETS = ("development+additional", "development")
+#: What one training batch counts (``train.batch_unit``): clips, or the five-frame windows of the
+#: per-machine-type models (IDNN, the DCASE autoencoder), as the DCASE baseline batches them.
+BATCH_UNITS = ("clips", "windows")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which clips a run trains and is tested on. Notebook 03.
@@ -32,6 +39,10 @@ class DataConfig:
     machine_types: tuple[str, ...] | None = None
     val_fraction: float = 0.05
     max_train_clips: int | None = None
+    #: Which training clips: the development and additional training sets (41 machines, as the
+    #: authors and most peers) or the development set only (23 machines, the DCASE 2020
+    #: baseline's development mode).
+    training_sets: str = "development+additional"
 
     def __post_init__(self):
         if not isinstance(self.root, str) or not self.root.strip():
@@ -46,6 +57,8 @@ class DataConfig:
             unknown = [t for t in types if t not in MACHINE_TYPES]
             if unknown:
                 raise ValueError(f"data.machine_types: unknown {unknown}; known: {list(MACHINE_TYPES)}")
+        if self.training_sets not in TRAINING_SETS:
+            raise ValueError(f"data.training_sets = {self.training_sets!r}: expected one of {list(TRAINING_SETS)}")
         check_number("data.val_fraction", self.val_fraction, 0.0, 1.0, high_open=True)
         check_whole("data.max_train_clips", self.max_train_clips, 1, optional=True)
 
@@ -93,6 +106,11 @@ class TrainSettings:
     #: The schedule steps only after this many epochs; the lr is constant until then (STgram-MFN's
     #: ``start_scheduler_epoch: 20``; 0: from the first epoch, as the authors).
     scheduler_start_epoch: int = 0
+    #: "clips" (every method) or "windows" (IDNN and the DCASE autoencoder only): batches of
+    #: ``batch_size`` five-frame windows of one machine type, drawn from all its training clips,
+    #: one epoch a pass over every window of every type (``max_steps_per_epoch`` caps the batches
+    #: per type), as the DCASE baseline trains.
+    batch_unit: str = "clips"
     #: T_max of the cosine schedule in epochs (0: the number of epochs). STgram-MFN trains 301
     #: epochs (its loop runs 0..300) with T_max = 300.
     cosine_t_max: int = 0
@@ -104,6 +122,8 @@ class TrainSettings:
             raise ValueError(f"train.optimizer = {self.optimizer!r}: expected one of {list(OPTIMIZERS)}")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"train.scheduler = {self.scheduler!r}: expected one of {list(SCHEDULERS)}")
+        if self.batch_unit not in BATCH_UNITS:
+            raise ValueError(f"train.batch_unit = {self.batch_unit!r}: expected one of {list(BATCH_UNITS)}")
         for key, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("checkpoint_every", 1),
                              ("num_workers", 0), ("scheduler_start_epoch", 0), ("cosine_t_max", 0)):
             check_whole(f"train.{key}", getattr(self, key), minimum)
@@ -215,5 +235,5 @@ def profile_configs(profile: str) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.toml"))}
 
 
-__all__ = ["DataConfig", "TrainSettings", "RunConfig", "PRECISIONS", "load_config", "run_config_from_dict",
+__all__ = ["BATCH_UNITS", "DataConfig", "TrainSettings", "TRAINING_SETS", "RunConfig", "PRECISIONS", "load_config", "run_config_from_dict",
            "profile_configs", "replace"]

@@ -40,6 +40,8 @@ from asdlib.nets.loss import draw_mix
 from asdlib.nets.methods import check_label_map, has_classes, step_output, validation_batch
 from asdlib.nets.model import build_model
 from asdlib.data.dataset import add_class_index, scan_dataset
+from asdlib.data.dcase import DEV_IDS
+from asdlib.nets.peers.build import PER_TYPE_KINDS, PerMachineType, type_of_class
 from asdlib.data.store import build_store, StoreDataset
 
 # --------------------------------------------------------------------------- small helpers
@@ -120,6 +122,9 @@ def training_table(config: RunConfig) -> pd.DataFrame:
     table = scan_dataset(config.data.root_path(), machine_types=config.data.machine_types,
                          splits=("train",))
     table = add_class_index(table, config.data.label_map)
+    if config.data.training_sets == "development":  # the DCASE baseline's development mode
+        dev = table.apply(lambda r: r["machine_id"] in DEV_IDS.get(r["machine_type"], ()), axis=1)
+        table = table[dev.astype(bool)].reset_index(drop=True)
     if config.data.max_train_clips and len(table) > config.data.max_train_clips:
         rng = np.random.default_rng(np.random.SeedSequence([config.train.seed, 0x5EED]))
         keep = np.sort(rng.choice(len(table), config.data.max_train_clips, replace=False))
@@ -155,6 +160,51 @@ def _loader(data: TrainData, positions: np.ndarray, batch_size: int, workers: in
         ds, batch_size=batch_size, shuffle=False, num_workers=workers,
         pin_memory=device.type == "cuda", persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None)
+
+
+# --------------------------------------------------------------------------- window batches
+
+def window_frames(net: PerMachineType, data: TrainData, positions: np.ndarray, device: torch.device,
+                  progress: bool = False) -> dict[str, torch.Tensor]:
+    """Each machine type's training clips as log-Mel frames (clips, frames, n_mels), computed once by its model's front end. Notebook 07."""
+    kind_of_class = type_of_class("distinct")
+    by_type: dict[str, list[int]] = {t: [] for t in net.models}
+    for p in positions:
+        by_type.setdefault(kind_of_class[int(data.targets[p])], []).append(int(p))
+    out = {}
+    for t, model in net.models.items():
+        chunks = []
+        loader = _loader(data, np.asarray(by_type.get(t, []), dtype=np.int64), 32, 0, device)
+        with torch.no_grad():
+            for wave, _ in tqdm(loader, desc=f"log-Mel frames of {t}", disable=not progress, leave=False):
+                chunks.append(model.logmel(wave.to(device).float()).transpose(1, 2).cpu())
+        out[t] = torch.cat(chunks) if chunks else torch.empty(0)
+    return out
+
+
+def window_batches(frames: dict[str, torch.Tensor], batch_size: int, window: int, rng: np.random.Generator,
+                   max_batches: int | None = None):
+    """Batches of ``window``-frame windows (batch, window, n_mels), each of one machine type, shuffled over all its clips. Notebook 07.
+
+    Yields ``(type, windows, clip positions)``; every window of every type is visited once per
+    call (at most ``max_batches`` batches per type); a last batch of one window is dropped
+    (BatchNorm cannot train on it).
+    """
+    offsets = torch.arange(window)
+    for t, mels in frames.items():
+        if mels.numel() == 0:
+            continue
+        per_clip = mels.shape[1] - window + 1
+        order = rng.permutation(mels.shape[0] * per_clip)
+        starts = list(range(0, len(order), batch_size))
+        if len(order) - starts[-1] == 1 and len(starts) > 1:
+            starts = starts[:-1]
+        for k, i in enumerate(starts):
+            if max_batches and k >= max_batches:
+                break
+            idx = torch.from_numpy(order[i:i + batch_size])
+            clip, start = idx // per_clip, idx % per_clip
+            yield t, mels[clip[:, None], start[:, None] + offsets], clip
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -218,6 +268,13 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
     seed_everything(config.train.seed)
 
     check_label_map(config.model, config.data.label_map)  # before anything is written
+    if config.train.batch_unit == "windows":
+        if config.model.kind not in PER_TYPE_KINDS:
+            raise ValueError(f"train.batch_unit = \"windows\" is for the window models {list(PER_TYPE_KINDS)}, "
+                             f"not model kind {config.model.kind!r}")
+        if distributed:
+            raise ValueError("train.batch_unit = \"windows\" trains on one process (the models are small); "
+                             "run it without torchrun")
     ckpt_dir = out_dir / "checkpoints"
     if main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -262,58 +319,86 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
     val_loader = _loader(data, data.val_idx, per_rank_batch, 0, device) if len(data.val_idx) else None
     kill_after = int(os.environ.get("ASDLIB_KILL_AFTER_STEPS", "0"))  # test hook: kill -9 mid-run
     steps_done = 0
+    windows, window_length = None, 0
+    if s.batch_unit == "windows":  # log-Mel frames of every training clip, once (deterministic)
+        windows = window_frames(net, data, data.train_idx, device, progress and main)
+        window_length = next(iter(net.models.values())).frames
 
     for epoch in range(start_epoch, s.epochs + 1):
         rng, gen = epoch_generators(s.seed, epoch)
-        order = data.train_idx[rng.permutation(len(data.train_idx))]
-        order = order[: len(order) - len(order) % world][rank::world]  # equal shards
-        if len(order) > 1 and len(order) % per_rank_batch == 1:
-            order = order[:-1]  # BatchNorm cannot train on a last batch of one clip
-        if s.max_steps_per_epoch:  # smoke profile, rehearsals, tests: the first N batches only
-            order = order[: int(s.max_steps_per_epoch) * per_rank_batch]
-        loader = _loader(data, order, per_rank_batch, s.num_workers, device)
-        net.train()
-        t_epoch = time.perf_counter()
-        wait = 0.0
-        loss_sum, acc_sum, seen = 0.0, 0.0, 0
-        bar = tqdm(total=len(loader), desc=f"{config.name} epoch {epoch}/{s.epochs}",
-                   disable=not (progress and main), leave=False, unit="batch")
-        t_wait = time.perf_counter()
-        for wave, target in loader:
-            wait += time.perf_counter() - t_wait
-            wave = wave.to(device, non_blocking=True)
-            target = target.to(device, non_blocking=True)
-            lam, perm = draw_mix(len(target), s.mixup_alpha, rng, gen, device)
-            y_a, y_b = target, target[perm]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                out = step_module(wave, y_a, perm, lam)
-            if out.dim() == 0:  # a reconstruction model: the step gave its loss
-                loss, logits = out.float(), None
-            else:
-                logits = out.float()
-                loss = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
-            value = loss.item()
-            if not math.isfinite(value):  # stop before the step: the weights stay the last good ones
-                bar.close()
-                raise NonFiniteLossError(
-                    f"{config.name}: the training loss is {value} at epoch {epoch}, step {steps_done + 1} "
-                    f"(lr {optimizer.param_groups[0]['lr']:g}); nothing of this epoch was saved. Lower "
-                    "train.lr, or check the data; the run resumes from its last checkpoint")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            n = len(target)
-            loss_sum += value * n
-            if logits is not None:
-                acc_sum += (logits.argmax(1) == y_a).float().sum().item()
-            seen += n
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{acc_sum / seen:.2f}")
-            steps_done += 1
-            if kill_after and steps_done >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
+        if windows is not None:  # IDNN, the DCASE autoencoder: batches of windows of one type
+            net.train()
+            t_epoch, wait = time.perf_counter(), 0.0
+            loss_sum, acc_sum, seen, steps_epoch = 0.0, 0.0, 0, 0
+            for kind, w, _ in window_batches(windows, s.batch_size, window_length, rng, s.max_steps_per_epoch):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    loss = net.models[kind].window_loss(w.to(device, non_blocking=True)).float()
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(
+                        f"{config.name}: the training loss is {value} at epoch {epoch}, step {steps_done + 1} "
+                        f"({kind}, lr {optimizer.param_groups[0]['lr']:g}); nothing of this epoch was saved. "
+                        "Lower train.lr, or check the data; the run resumes from its last checkpoint")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += value * len(w)
+                seen += len(w)
+                steps_epoch += 1
+                steps_done += 1
+                if kill_after and steps_done >= kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        else:
+            order = data.train_idx[rng.permutation(len(data.train_idx))]
+            order = order[: len(order) - len(order) % world][rank::world]  # equal shards
+            if len(order) > 1 and len(order) % per_rank_batch == 1:
+                order = order[:-1]  # BatchNorm cannot train on a last batch of one clip
+            if s.max_steps_per_epoch:  # smoke profile, rehearsals, tests: the first N batches only
+                order = order[: int(s.max_steps_per_epoch) * per_rank_batch]
+            loader = _loader(data, order, per_rank_batch, s.num_workers, device)
+            steps_epoch = len(loader)
+            net.train()
+            t_epoch = time.perf_counter()
+            wait = 0.0
+            loss_sum, acc_sum, seen = 0.0, 0.0, 0
+            bar = tqdm(total=len(loader), desc=f"{config.name} epoch {epoch}/{s.epochs}",
+                       disable=not (progress and main), leave=False, unit="batch")
             t_wait = time.perf_counter()
-        bar.close()
+            for wave, target in loader:
+                wait += time.perf_counter() - t_wait
+                wave = wave.to(device, non_blocking=True)
+                target = target.to(device, non_blocking=True)
+                lam, perm = draw_mix(len(target), s.mixup_alpha, rng, gen, device)
+                y_a, y_b = target, target[perm]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    out = step_module(wave, y_a, perm, lam)
+                if out.dim() == 0:  # a reconstruction model: the step gave its loss
+                    loss, logits = out.float(), None
+                else:
+                    logits = out.float()
+                    loss = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
+                value = loss.item()
+                if not math.isfinite(value):  # stop before the step: the weights stay the last good ones
+                    bar.close()
+                    raise NonFiniteLossError(
+                        f"{config.name}: the training loss is {value} at epoch {epoch}, step {steps_done + 1} "
+                        f"(lr {optimizer.param_groups[0]['lr']:g}); nothing of this epoch was saved. Lower "
+                        "train.lr, or check the data; the run resumes from its last checkpoint")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                n = len(target)
+                loss_sum += value * n
+                if logits is not None:
+                    acc_sum += (logits.argmax(1) == y_a).float().sum().item()
+                seen += n
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{acc_sum / seen:.2f}")
+                steps_done += 1
+                if kill_after and steps_done >= kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                t_wait = time.perf_counter()
+            bar.close()
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t_epoch
@@ -324,7 +409,8 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
                "train_acc": acc_sum / max(seen, 1) if has_classes(net) else None,
                "lr": lr, "seconds": seconds,
                "data_wait_seconds": wait, "data_wait_fraction": wait / max(seconds, 1e-9),
-               "steps": len(loader), "clips": seen * world}
+               "steps": steps_epoch,
+               **({"windows": seen, "clips": len(data.train_idx)} if windows is not None else {"clips": seen * world})}
         if val_loader is not None and main:
             row.update(validate(net, val_loader, device, amp))
         if main:

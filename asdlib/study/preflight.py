@@ -11,6 +11,7 @@ Explained in notebooks 01_data and 03_training.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import shutil
 import sys
 import time
@@ -69,18 +70,33 @@ def _macs_at_10s(model_config) -> int:
     return count_macs(paper_length_network(model_config))["total"]
 
 
+#: Training clips of the DCASE 2020 Task 2 paper profile per ``data.training_sets``.
+TRAIN_CLIPS = {"development+additional": 36_283, "development": 20_119}
+#: Five-frame windows of a 10-s clip (313 frames): what one clip weighs in a window batch.
+WINDOWS_PER_CLIP = 313 - 4
+
+
 def training_plan(profile: str, runs, seeds: int, step_seconds) -> pd.DataFrame:
     """Per configured run: repeats (seeds for the proposed model and the peers), steps and estimated device hours. Notebook 07.
 
     ``step_seconds(config)`` gives the seconds of one training step of a run's configuration.
-    Steps per epoch assume the full 36,283 training clips minus the 5 % hold-out.
+    Steps per epoch count the run's training clips (36,283, or 20,119 for the development set
+    only) minus the validation hold-out. A run batched in windows (``train.batch_unit =
+    "windows"``) steps once per ``batch_size`` windows; its step is timed as a step of the same
+    work in clips (``batch_size / 309`` ten-second clips, at least one).
     """
     rows = []
     for name in runs:
         config = run_config(profile, name)
         repeats = seeds if name in ("proposed", *PEER_RUNS) else 1
-        steps = -(-int(36283 * (1 - config.data.val_fraction)) // config.train.batch_size)
-        step = step_seconds(config)
+        clips = int(TRAIN_CLIPS[config.data.training_sets] * (1 - config.data.val_fraction))
+        if config.train.batch_unit == "windows":
+            steps = -(-clips * WINDOWS_PER_CLIP // config.train.batch_size)
+            as_clips = max(1, round(config.train.batch_size / WINDOWS_PER_CLIP))
+            timed = replace(config, train=replace(config.train, batch_size=as_clips, batch_unit="clips"))
+        else:
+            steps, timed = -(-clips // config.train.batch_size), config
+        step = step_seconds(timed)
         rows.append({"run": name, "repeats": repeats, "batch_size": config.train.batch_size,
                      "epochs": config.train.epochs, "step_seconds": step,
                      "hours": step * steps * config.train.epochs * repeats / 3600})

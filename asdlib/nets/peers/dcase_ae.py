@@ -12,8 +12,10 @@ Choices where the code is silent or cannot carry over: the stored early ``baseli
 versions say 64 Mel bins, but the 640-dimensional input and the 267,928 count are those of 128
 bins, which is used here; Keras' defaults are kept where PyTorch differs (Glorot-uniform
 weights, zero biases, BatchNorm momentum 0.99, i.e. PyTorch ``momentum=0.01``, epsilon 1e-3).
-The baseline shuffles windows of all clips into batches of 512; trained on clip batches here,
-every window of the batch's clips counts once. Explained in notebook 07_peers.
+The baseline shuffles the windows of all clips of one machine type into batches of 512: the
+engine does the same with ``train.batch_unit = "windows"`` (``window_loss`` on a batch of
+windows); with clip batches every window of the batch's clips counts once. Explained in
+notebook 07_peers.
 """
 
 from __future__ import annotations
@@ -50,6 +52,16 @@ class WindowRegression(nn.Module):
         """Per-clip score (batch,): the mean over the clip's windows of each window's mean squared error."""
         y, x = self(wave)
         return (y - x).pow(2).mean(dim=-1).mean(dim=-1)
+
+    def window_pairs(self, windows: Tensor) -> tuple[Tensor, Tensor]:
+        """(input, target) of a batch of windows (batch, frames, n_mels); the autoencoder's target is its input."""
+        x = windows.flatten(1)
+        return x, x
+
+    def window_loss(self, windows: Tensor) -> Tensor:
+        """Mean squared error on a batch of windows (batch, frames, n_mels): the baseline's training batch."""
+        inputs, targets = self.window_pairs(windows)
+        return F.mse_loss(self.net(inputs), targets)
 
 
 class DCASEAutoencoder(WindowRegression):

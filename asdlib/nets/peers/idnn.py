@@ -58,6 +58,11 @@ class IDNN(WindowRegression):
         context = torch.cat([w[:, :, :c], w[:, :, c + 1:]], dim=2).flatten(2)
         return context, w[:, :, c]
 
+    def window_pairs(self, windows: Tensor) -> tuple[Tensor, Tensor]:
+        """(context, centre) of a batch of windows (batch, frames, n_mels): the outer frames and the centre frame."""
+        c = self.frames // 2
+        return torch.cat([windows[:, :c], windows[:, c + 1:]], dim=1).flatten(1), windows[:, c]
+
     def forward(self, wave: Tensor) -> tuple[Tensor, Tensor]:
         """(batch, samples) -> (predicted centre frames, true centre frames), each (batch, windows, n_mels)."""
         context, centre = self.split(wave)
