@@ -406,3 +406,31 @@ def _clips_per_type(run_dir):
     data = prepare_data(config, progress=False)
     kinds = type_of_class("distinct")
     return list(pd.Series([kinds[int(data.targets[p])] for p in data.train_idx]).value_counts())
+
+
+def test_whole_clips_train_and_score_every_frame(tmp_path):
+    """whole_clips: the window models read each clip whole (ToyCar's 11 s), not its first clip_seconds."""
+    from asdlib.data.audio import load_wav
+    from asdlib.data.synthetic import generate_synthetic_dataset
+    from asdlib.engine.evaluate import evaluation_clips, score_clips
+
+    root = tmp_path / "long"
+    generate_synthetic_dataset(root, clip_seconds=0.7, machine_ids=H.TINY_IDS, n_train=6,
+                               n_test_normal=2, n_test_anomaly=2, seed=1)
+    config = peer_config("idnn", root, epochs=1, batch_unit="windows", batch_size=32).with_overrides(
+        {"model.whole_clips": True})
+    assert config.model.clip_seconds == H.CLIP_SECONDS < 0.7
+    out = train(config, tmp_path / "idnn-whole", progress=False)
+    log = read_log(out)
+    whole_windows = 1 + int(0.7 * 16_000) // 512 - 4          # 18 windows of a 0.7-s clip, not 12
+    assert (log["windows"] == log["clips"] * whole_windows).all()
+    net = load_model(out / "checkpoints" / "last.pt")
+    clips = evaluation_clips(root, "distinct", labelled_only=True)
+    scored = score_clips(net, clips, progress=False)
+    first = clips.iloc[0]
+    with torch.no_grad():
+        direct = net.anomaly_score(torch.from_numpy(load_wav(first["path"]))[None],
+                                   torch.tensor([int(first["class_index"])]))
+    assert scored["score"].iloc[0] == pytest.approx(float(direct), rel=1e-5)
+    with pytest.raises(ValueError, match="window models"):
+        ModelConfig(kind="stgram_mfn", whole_clips=True)

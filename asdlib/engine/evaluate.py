@@ -129,10 +129,13 @@ def score_clips(net, clips: pd.DataFrame, *, store=None, batch_size: int = 32,
 
     scores, preds = [], []
     targets = clips["class_index"].to_numpy().astype(np.int64)
-    for start in tqdm(range(0, len(clips), batch_size), desc="scoring", disable=not progress,
-                      unit="batch"):
-        idx = list(range(start, min(start + batch_size, len(clips))))
-        score, pred = score_batch(load_batch(clips, idx, n, store), targets[idx])
+    # the window models with whole_clips read every clip whole (ToyCar 11 s), one at a time
+    whole = isinstance(net, torch.nn.Module) and getattr(getattr(net, "config", None), "whole_clips", False)
+    step = 1 if whole else batch_size
+    for start in tqdm(range(0, len(clips), step), desc="scoring", disable=not progress, unit="batch"):
+        idx = list(range(start, min(start + step, len(clips))))
+        batch = (load_wav(clips["path"].iloc[idx[0]])[None] if whole else load_batch(clips, idx, n, store))
+        score, pred = score_batch(batch, targets[idx])
         scores.append(score)
         preds.append(pred)
     out = clips.copy()

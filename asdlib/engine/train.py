@@ -39,6 +39,7 @@ from asdlib.engine.config import RunConfig
 from asdlib.nets.loss import draw_mix
 from asdlib.nets.methods import check_label_map, has_classes, step_output, validation_batch
 from asdlib.nets.model import build_model
+from asdlib.data.audio import load_wav
 from asdlib.data.dataset import add_class_index, scan_dataset
 from asdlib.data.dcase import DEV_IDS
 from asdlib.nets.peers.build import PER_TYPE_KINDS, PerMachineType, type_of_class
@@ -165,8 +166,13 @@ def _loader(data: TrainData, positions: np.ndarray, batch_size: int, workers: in
 # --------------------------------------------------------------------------- window batches
 
 def window_frames(net: PerMachineType, data: TrainData, positions: np.ndarray, device: torch.device,
-                  progress: bool = False) -> dict[str, torch.Tensor]:
-    """Each machine type's training clips as log-Mel frames (clips, frames, n_mels), computed once by its model's front end. Notebook 07."""
+                  progress: bool = False, whole_clips: bool = False) -> dict[str, torch.Tensor]:
+    """Each machine type's training clips as log-Mel frames (clips, frames, n_mels), computed once by its model's front end. Notebook 07.
+
+    ``whole_clips``: each clip decoded whole from its WAV file (ToyCar 11 s, as the DCASE
+    baseline) instead of the store's first ``clip_seconds``; within one type the clips are cut
+    to the shortest (all clips of a DCASE machine type have one length).
+    """
     kind_of_class = type_of_class("distinct")
     by_type: dict[str, list[int]] = {t: [] for t in net.models}
     for p in positions:
@@ -174,10 +180,19 @@ def window_frames(net: PerMachineType, data: TrainData, positions: np.ndarray, d
     out = {}
     for t, model in net.models.items():
         chunks = []
-        loader = _loader(data, np.asarray(by_type.get(t, []), dtype=np.int64), 32, 0, device)
+        mine = np.asarray(by_type.get(t, []), dtype=np.int64)
         with torch.no_grad():
-            for wave, _ in tqdm(loader, desc=f"log-Mel frames of {t}", disable=not progress, leave=False):
-                chunks.append(model.logmel(wave.to(device).float()).transpose(1, 2).cpu())
+            if whole_clips:
+                paths = data.store.table["path"].to_numpy()[mine]
+                for path in tqdm(paths, desc=f"log-Mel frames of {t}", disable=not progress, leave=False):
+                    wave = torch.from_numpy(load_wav(path))[None].to(device)
+                    chunks.append(model.logmel(wave).transpose(1, 2).cpu())
+                shortest = min((c.shape[1] for c in chunks), default=0)
+                chunks = [c[:, :shortest] for c in chunks]
+            else:
+                loader = _loader(data, mine, 32, 0, device)
+                for wave, _ in tqdm(loader, desc=f"log-Mel frames of {t}", disable=not progress, leave=False):
+                    chunks.append(model.logmel(wave.to(device).float()).transpose(1, 2).cpu())
         out[t] = torch.cat(chunks) if chunks else torch.empty(0)
     return out
 
@@ -321,7 +336,8 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
     steps_done = 0
     windows, window_length = None, 0
     if s.batch_unit == "windows":  # log-Mel frames of every training clip, once (deterministic)
-        windows = window_frames(net, data, data.train_idx, device, progress and main)
+        windows = window_frames(net, data, data.train_idx, device, progress and main,
+                                whole_clips=config.model.whole_clips)
         window_length = next(iter(net.models.values())).frames
 
     for epoch in range(start_epoch, s.epochs + 1):

@@ -44,6 +44,7 @@ class ModelConfig:
       uses ``num_classes``, ``arcface_s``/``arcface_m`` (where it has ArcFace), ``clip_seconds``,
       ``sample_rate``, ``mfn_setting`` (STgram-MFN's MobileFaceNet: ``published`` or ``later``)
       and ``peer_logmel`` (``own`` or ``asdlib``), and ignores the settings above
+    - ``whole_clips``: the window models read every clip whole (ToyCar 11 s), as the DCASE baseline
     """
 
     features: str = "mel+wave"
@@ -59,6 +60,9 @@ class ModelConfig:
     kind: str = "proposed"
     mfn_setting: str = "published"
     peer_logmel: str = "own"
+    #: The window models (IDNN, the DCASE autoencoder) only: train on and score every clip whole
+    #: (ToyCar's 11 s, as the DCASE baseline) instead of its first ``clip_seconds``.
+    whole_clips: bool = False
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
@@ -78,7 +82,10 @@ class ModelConfig:
         check_number("model setting arcface_s", self.arcface_s, 0.0, low_open=True)
         check_number("model setting arcface_m", self.arcface_m, 0.0, math.pi, high_open=True)
         check_number("model setting clip_seconds", self.clip_seconds, 0.0, low_open=True)
-        for key in ("separable", "attention"):
+        if self.whole_clips and self.kind not in ("idnn", "dcase_ae"):
+            raise ValueError(f"model setting whole_clips=true is for the window models (idnn, dcase_ae), "
+                             f"not kind {self.kind!r}")
+        for key in ("separable", "attention", "whole_clips"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"model setting {key}={getattr(self, key)!r}: expected true or false")
         if self.clip_seconds * self.sample_rate < 4 * HOP:
