@@ -92,6 +92,17 @@ class NonFiniteLossError(RuntimeError):
     """Training stopped: the loss became NaN or infinite (too high a learning rate, or bad data)."""
 
 
+def _finite_loss(loss: torch.Tensor, config: RunConfig, epoch: int, step: int, optimizer, where: str = "") -> float:
+    """The loss as a number; a NaN or infinite one stops the run before its step (the weights stay the last good ones)."""
+    value = loss.item()
+    if not math.isfinite(value):
+        raise NonFiniteLossError(
+            f"{config.name}: the training loss is {value} at epoch {epoch}, step {step} ({where}lr "
+            f"{optimizer.param_groups[0]['lr']:g}); nothing of this epoch was saved. Lower train.lr, or "
+            "check the data; the run resumes from its last checkpoint")
+    return value
+
+
 class _StepModule(nn.Module):
     """Wraps the network so that one ``forward`` gives a training step's output (what DDP needs).
 
@@ -349,12 +360,7 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
             for kind, w, _ in window_batches(windows, s.batch_size, window_length, rng, s.max_steps_per_epoch):
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     loss = net.models[kind].window_loss(w.to(device, non_blocking=True)).float()
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise NonFiniteLossError(
-                        f"{config.name}: the training loss is {value} at epoch {epoch}, step {steps_done + 1} "
-                        f"({kind}, lr {optimizer.param_groups[0]['lr']:g}); nothing of this epoch was saved. "
-                        "Lower train.lr, or check the data; the run resumes from its last checkpoint")
+                value = _finite_loss(loss, config, epoch, steps_done + 1, optimizer, where=f"{kind}, ")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -393,13 +399,11 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
                 else:
                     logits = out.float()
                     loss = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
-                value = loss.item()
-                if not math.isfinite(value):  # stop before the step: the weights stay the last good ones
+                try:
+                    value = _finite_loss(loss, config, epoch, steps_done + 1, optimizer)
+                except NonFiniteLossError:
                     bar.close()
-                    raise NonFiniteLossError(
-                        f"{config.name}: the training loss is {value} at epoch {epoch}, step {steps_done + 1} "
-                        f"(lr {optimizer.param_groups[0]['lr']:g}); nothing of this epoch was saved. Lower "
-                        "train.lr, or check the data; the run resumes from its last checkpoint")
+                    raise
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
