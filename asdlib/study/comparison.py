@@ -207,9 +207,9 @@ def own_epoch(checkpoints: pd.DataFrame, rule: str, selection: pd.DataFrame | No
 def own_readings(profile: str, methods: dict[str, str], seeds: int) -> pd.DataFrame:
     """Every seed run of every method read its own code's way: rule, epoch kept, metric, AUC and pAUC. Notebook 07.
 
-    Metrics: ``official`` from the run's per-checkpoint table; ``pooled_by_type`` (TASTgram-MFN's
-    ``eval.py``: one ROC per machine type over all its IDs, averaged over types) recomputed from
-    the clip scores at the kept checkpoint; ``global`` (the proposed model's authors) likewise.
+    Metrics: ``official`` and ``global`` (the proposed model's authors) from the run's
+    per-checkpoint table; ``pooled_by_type`` (TASTgram-MFN's ``eval.py``: one ROC per machine type
+    over all its IDs, averaged over types) recomputed from the clip scores at the kept checkpoint.
     """
     rows = []
     for name, label in methods.items():
