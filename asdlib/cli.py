@@ -29,6 +29,7 @@ import argparse
 import ast
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -245,18 +246,26 @@ def _cmd_monitor(args) -> int:
         clips = stream_windows(sys.stdin.buffer, scorer.num_samples, scorer.sample_rate, args.hop,
                                **machine)
     monitor = Monitor(scorer, _monitor_thresholds(args, scorer, prog))
-    out = open(args.out, "a", encoding="utf-8") if args.out else sys.stdout
+    out = open(args.out, "a", encoding="ascii") if args.out else sys.stdout
     status = "finished"
+    stopped_by = {"signal": "Ctrl-C"}
+
+    def terminate(signum, frame):  # SIGTERM (kill, systemd, docker stop) ends it as Ctrl-C does
+        stopped_by["signal"] = "SIGTERM"
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         for decision in monitor.run(clips):
             out.write(to_json_line(decision) + "\n")
             out.flush()
     except KeyboardInterrupt:
-        status = "stopped by Ctrl-C"
+        status = f"stopped by {stopped_by['signal']}"
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = "stopped: the output was closed"
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if args.out:
             out.close()
     pending = getattr(clips, "pending", [])

@@ -6,7 +6,13 @@ test_cli.
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# The test processes themselves send ONNX Runtime nothing either (asdlib sets the same default
+# when it imports onnxruntime; this covers tests that import onnx tools first).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import engine_helpers as H
 

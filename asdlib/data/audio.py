@@ -67,9 +67,15 @@ def load_wav(path: str | os.PathLike, sample_rate: int | None = SAMPLE_RATE) -> 
         raise AudioError(f"{path}: file not found")
     if not path.is_file():
         raise AudioError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
     _check_not_truncated(path)
+    # soundfile gets an open file, not the name: a name that is not valid UTF-8 still loads
     try:
-        info = sf.info(str(path))
+        with open(path, "rb") as f:
+            info = sf.info(f)
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be opened ({exc.strerror or exc})") from exc
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError
         raise AudioError(f"{path}: not a readable WAV file ({exc})") from exc
     if info.format not in ("WAV", "WAVEX"):
@@ -83,7 +89,8 @@ def load_wav(path: str | os.PathLike, sample_rate: int | None = SAMPLE_RATE) -> 
     if info.frames == 0:
         raise AudioError(f"{path}: empty audio (0 samples)")
     try:
-        wave, _ = sf.read(str(path), dtype="float32", always_2d=False)
+        with open(path, "rb") as f:
+            wave, _ = sf.read(f, dtype="float32", always_2d=False)
     except Exception as exc:
         raise AudioError(f"{path}: could not read samples ({exc})") from exc
     if wave.ndim != 1:  # defensive: soundfile returns 1-D for mono

@@ -13,7 +13,9 @@ Explained in notebook 08_deployment.
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -21,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asdlib.data.dcase import ALL_MACHINES, LABEL_MAPS, class_index
 from asdlib.deploy import inference
+from asdlib.deploy.thresholds import machine_key
 from asdlib.engine.cpu import default_threads
 from asdlib.deploy.inference import InferenceNet, inference_form
 from asdlib.data.download import file_digest
@@ -36,6 +40,32 @@ FORMAT = "asdlib-onnx-1"
 
 class ExportError(ValueError):
     """An export that cannot be made or does not reproduce the PyTorch scores."""
+
+
+#: ONNX Runtime's switch for its usage events (1: none queued in ~/.cache/Microsoft, no
+#: /tmp/mat-debug-<pid>.log); read once, when onnxruntime is first imported.
+TELEMETRY_VARIABLE = "ORT_DISABLE_TELEMETRY"
+
+
+def import_onnxruntime():
+    """Import ONNX Runtime with its telemetry off (unless ``ORT_DISABLE_TELEMETRY`` says otherwise). Notebook 08.
+
+    ONNX Runtime reads the variable once, at its first import: set ``ORT_DISABLE_TELEMETRY=0``
+    before starting Python to allow its usage events (docs/deployment.md). When another module
+    imported onnxruntime first with them on, a warning says so.
+    """
+    if "onnxruntime" not in sys.modules:
+        os.environ.setdefault(TELEMETRY_VARIABLE, "1")
+    elif os.environ.get(TELEMETRY_VARIABLE) != "1" and not _TELEMETRY_WARNED:
+        globals()["_TELEMETRY_WARNED"] = True
+        warnings.warn("onnxruntime was imported before asdlib could turn off its usage events; "
+                      f"set {TELEMETRY_VARIABLE}=1 before starting Python to keep them off")
+    import onnxruntime as ort
+
+    return ort
+
+
+_TELEMETRY_WARNED = False
 
 
 def _sha256(path: Path) -> str:
@@ -129,12 +159,96 @@ def _test_signal(num_samples: int, sample_rate: int) -> np.ndarray:
     return np.stack([chirp, noise]).astype(np.float32)
 
 
+#: Bounds of an exported model's sample rate (Hz) and clip length (s) accepted at load.
+SAMPLE_RATE_RANGE = (1_000, 384_000)
+MAX_CLIP_SECONDS = 600.0
+
+
+def _metadata_int(path: Path, metadata: dict, key: str, low: int, high: int) -> int:
+    """An integer metadata entry within [low, high]; an ExportError names the file and the key."""
+    if key not in metadata:
+        raise ExportError(f"{path}: metadata {key!r} is missing; re-export the model")
+    text = metadata[key]
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise ExportError(f"{path}: metadata {key}={text!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ExportError(f"{path}: metadata {key}={value} is outside {low}..{high}")
+    return value
+
+
+def _metadata_json(path: Path, metadata: dict, key: str, kind: type):
+    """A JSON metadata entry of the given kind (dict or list), or None when absent."""
+    if key not in metadata:
+        return None
+    try:
+        value = json.loads(metadata[key])
+    except (TypeError, ValueError) as e:
+        raise ExportError(f"{path}: metadata {key!r} is not valid JSON ({e})") from None
+    if not isinstance(value, kind):
+        raise ExportError(f"{path}: metadata {key!r} must be a JSON "
+                          f"{'object' if kind is dict else kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _static_dim(shape, axis: int) -> int | None:
+    return shape[axis] if len(shape) > axis and isinstance(shape[axis], int) else None
+
+
+def check_metadata(path: str | os.PathLike, metadata: dict, session=None) -> dict:
+    """Check every metadata entry of an exported model (and, given its ONNX Runtime session, the graph's shapes). Notebook 08.
+
+    Returns the entries the scorer uses: label map, sample rate, clip length in samples, number of
+    classes and the thresholds ({"<type>/<id>": finite float} or None). Any bad entry raises an
+    ``ExportError`` naming the file and the key, before a single clip is read.
+    """
+    path = Path(path)
+    if metadata.get("asdlib_format") != FORMAT:
+        raise ExportError(f"{path}: not a model exported by `python -m asdlib export` "
+                          f"(metadata asdlib_format={metadata.get('asdlib_format')!r})")
+    label_map = metadata.get("label_map")
+    if label_map not in LABEL_MAPS:
+        raise ExportError(f"{path}: metadata label_map={label_map!r} is not one of {LABEL_MAPS}")
+    rate = _metadata_int(path, metadata, "sample_rate", *SAMPLE_RATE_RANGE)
+    samples = _metadata_int(path, metadata, "num_samples", 1, int(MAX_CLIP_SECONDS * rate))
+    needed = 1 + max(class_index(mt, mid, label_map) for mt, mid in ALL_MACHINES)
+    classes = _metadata_int(path, metadata, "num_classes", needed, 100_000)
+    if session is not None:
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        if [i.name for i in inputs] != ["wave"] or len(outputs) < 2:
+            raise ExportError(f"{path}: the graph must take one input 'wave' and give scores and "
+                              f"cosines; it takes {[i.name for i in inputs]} and gives {len(outputs)} output(s)")
+        graph_samples = _static_dim(inputs[0].shape, 1)
+        if graph_samples is not None and graph_samples != samples:
+            raise ExportError(f"{path}: metadata num_samples={samples} but the graph's input holds "
+                              f"{graph_samples} samples")
+        graph_classes = _static_dim(outputs[0].shape, 1)
+        if graph_classes is not None and graph_classes != classes:
+            raise ExportError(f"{path}: metadata num_classes={classes} but the graph scores "
+                              f"{graph_classes} classes")
+    for key in ("model_config", "threshold_info"):
+        _metadata_json(path, metadata, key, dict)
+    thresholds = _metadata_json(path, metadata, "thresholds", dict)
+    if thresholds is not None:
+        known = {machine_key(mt, mid) for mt, mid in ALL_MACHINES}
+        for key, value in thresholds.items():
+            if key not in known:
+                raise ExportError(f"{path}: metadata 'thresholds' names {key!r}, not a DCASE 2020 "
+                                  "machine ('<type>/<id>', e.g. 'fan/00')")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ExportError(f"{path}: metadata 'thresholds' gives {key!r} the value {value!r}; "
+                                  "expected a finite number")
+        thresholds = {k: float(v) for k, v in thresholds.items()}
+    return {"label_map": label_map, "sample_rate": rate, "num_samples": samples,
+            "num_classes": classes, "thresholds": thresholds}
+
+
 class OnnxScorer:
     """An exported model in ONNX Runtime: ``scores(wave)`` -> (per-class scores, cosines). Notebook 08."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
-        import onnxruntime as ort
-
+        ort = import_onnxruntime()
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"model file not found: {self.path}")
@@ -149,15 +263,12 @@ class OnnxScorer:
         except Exception as e:  # noqa: BLE001 - ORT raises its own types for damaged files
             raise ExportError(f"{self.path}: not a readable ONNX model ({e})") from e
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        if self.metadata.get("asdlib_format") != FORMAT:
-            raise ExportError(f"{self.path}: not a model exported by `python -m asdlib export` "
-                              f"(metadata asdlib_format={self.metadata.get('asdlib_format')!r})")
-        self.label_map = self.metadata["label_map"]
-        self.sample_rate = int(self.metadata["sample_rate"])
-        self.num_samples = int(self.metadata["num_samples"])
-        self.num_classes = int(self.metadata["num_classes"])
-        self.thresholds = (json.loads(self.metadata["thresholds"])
-                           if "thresholds" in self.metadata else None)
+        checked = check_metadata(self.path, self.metadata, self.session)
+        self.label_map = checked["label_map"]
+        self.sample_rate = checked["sample_rate"]
+        self.num_samples = checked["num_samples"]
+        self.num_classes = checked["num_classes"]
+        self.thresholds = checked["thresholds"]
 
     def scores(self, wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(batch, samples) float32 waveforms -> per-class anomaly scores and cosines, (batch, classes) each."""

@@ -14,8 +14,11 @@ Three sources of clips, each an iterable of ``Clip`` (a waveform, or the error t
 (file name, relative to the watched folder), ``offset`` (seconds, for windows of a long WAV or a
 stream), ``machine_type``, ``machine_id``, then ``score``, ``threshold`` and ``decision``
 (``normal``, ``anomalous``, or ``unknown`` without a threshold), or, for bad input (wrong sample
-rate, channels, truncated or undecodable file, unknown machine), ``error`` instead of those three.
-The monitor goes on after a bad clip. ``python -m asdlib monitor`` writes these as JSON lines.
+rate, channels, truncated, empty or undecodable file, non-finite samples, unknown machine, a link
+out of the watched folder, a scorer that fails), ``error`` instead of those three. A clip scored
+with a caveat (not 16-bit PCM, as the model's training clips were; samples beyond +-1 clipped)
+carries a ``warning``. No single clip ends the monitor: every failure becomes its clip's line.
+``python -m asdlib monitor`` writes these as ASCII JSON lines (any file name survives any terminal).
 
 The machine of a clip comes from ``machine_type``/``machine_id`` when given, else from the
 DCASE file name (``normal_id_00_...``, ``anomaly_id_02_...``, ``id_04_...``) and the nearest
@@ -26,6 +29,7 @@ Explained in notebook 08_deployment.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
+import soundfile as sf
 
 from asdlib.data.audio import AudioError, _declared_data_bytes, load_wav
 from asdlib.data.dataset import _NAME_RE, _UNLABELLED_RE
@@ -60,6 +65,7 @@ class Clip:
     machine_type: str | None = None
     machine_id: str | None = None
     error: str | None = None
+    warning: str | None = None
 
 
 def machine_of(path: str | os.PathLike, machine_type: str | None = None,
@@ -78,6 +84,18 @@ def machine_of(path: str | os.PathLike, machine_type: str | None = None,
     return machine_type, machine_id
 
 
+#: The sample encoding of every DCASE 2020 clip, which the models were trained on.
+TRAINED_ENCODING = "PCM_16"
+
+
+def _encoding_warning(encoding: str) -> str | None:
+    """The caveat for a clip not encoded as the training clips were (16-bit PCM), else None."""
+    if encoding == TRAINED_ENCODING:
+        return None
+    return (f"encoded as {encoding}, not 16-bit PCM like the model's training clips: its score "
+            "may not be comparable with the threshold")
+
+
 def _read_file_clip(path: Path, source: str, num_samples: int, sample_rate: int,
                     machine: tuple[str | None, str | None]) -> Clip:
     """A WAV file as one clip: its first ``num_samples`` (as ``audio.load_clip``), or the error."""
@@ -85,8 +103,13 @@ def _read_file_clip(path: Path, source: str, num_samples: int, sample_rate: int,
     clip = Clip(source, machine_type=mt, machine_id=mid)
     try:
         wave = load_wav(path, sample_rate)
+        with open(path, "rb") as f:
+            clip.warning = _encoding_warning(sf.info(f).subtype)
     except AudioError as e:
         clip.error = str(e).replace(str(path), source)
+        return clip
+    except Exception as e:  # noqa: BLE001 - unreadable (permissions, removed meanwhile): its line
+        clip.error = f"{source}: could not be read ({_message(e)})"
         return clip
     if wave.size < num_samples:
         clip.error = (f"{source}: holds {wave.size / sample_rate:.3g} s of audio, shorter than the "
@@ -96,14 +119,47 @@ def _read_file_clip(path: Path, source: str, num_samples: int, sample_rate: int,
     return clip
 
 
+def _message(e: BaseException) -> str:
+    """An exception as one line (its type when it has no message)."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _audio_digest(path: Path) -> str | None:
+    """SHA-256 of a WAV file's header and the samples it declares (None: no declared length).
+
+    Bytes appended after the declared samples do not change it, so a file that keeps growing past
+    its declared size is not scored again and again.
+    """
+    declared = _declared_data_bytes(path)
+    if declared is None or declared[0] in (0, 0xFFFFFFFF):
+        return None
+    data_bytes, start = declared
+    end = start + data_bytes
+    if path.stat().st_size < end:
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        left = end
+        while left:
+            block = f.read(min(left, 1 << 20))
+            if not block:
+                return None
+            h.update(block)
+            left -= len(block)
+    return h.hexdigest()
+
+
 class FolderWatcher:
     """Poll a folder for new WAV files and yield each as a ``Clip`` once it is complete. Notebook 08.
 
     ``poll_seconds`` is the pause between polls (``sleep`` makes it, replaceable in tests);
     ``max_polls`` stops after that many polls (None: until interrupted). Each file is scored once
     per content: a file that changes afterwards (a copy that resumed after being reported
-    truncated, a clip written again under the same name) is scored again once complete.
-    ``pending`` lists the files still being written when the watcher stopped.
+    truncated, a clip written again under the same name) is scored again once complete; bytes
+    appended after the samples its header declares do not count as a change. An empty file that
+    stays empty over two polls gets an error line; a link to a file outside the folder is not
+    read (its line says so). ``pending`` lists the files still being written when it stopped.
     """
 
     def __init__(self, folder: str | os.PathLike, num_samples: int, sample_rate: int, *,
@@ -124,10 +180,12 @@ class FolderWatcher:
         # files waiting to be complete -> (size, mtime) at the last poll; scored files -> the same
         self._seen: dict[Path, tuple[int, int]] = {}
         self._done: dict[Path, tuple[int, int]] = {}
+        self._digest: dict[Path, str | None] = {}  # scored files -> their audio's digest
+        self._root = self.folder.resolve()
         if not include_existing:
             for path in self._wav_files():
                 if (sig := self._signature(path)) is not None:
-                    self._done[path] = sig
+                    self._done[path] = sig  # not hashed: one that changes later is scored once
 
     @property
     def pending(self) -> list[str]:
@@ -135,8 +193,26 @@ class FolderWatcher:
         return sorted(str(p.relative_to(self.folder)) for p in self._seen)
 
     def _wav_files(self) -> list[Path]:
-        return sorted(p for p in self.folder.rglob("*") if p.suffix.lower() == ".wav"
-                      and not p.name.startswith(".") and p.is_file())
+        try:
+            return sorted(p for p in self.folder.rglob("*") if p.suffix.lower() == ".wav"
+                          and not p.name.startswith(".") and p.is_file())
+        except OSError:  # a sub-folder removed or unreadable during the walk: look again next poll
+            return []
+
+    @staticmethod
+    def _safe_digest(path: Path) -> str | None:
+        try:
+            return _audio_digest(path)
+        except OSError:
+            return None
+
+    def _outside(self, path: Path) -> bool:
+        """True when the file resolves (through links) to a place outside the watched folder."""
+        try:
+            path.resolve().relative_to(self._root)
+        except (ValueError, OSError, RuntimeError):
+            return True
+        return False
 
     @staticmethod
     def _signature(path: Path) -> tuple[int, int] | None:
@@ -156,27 +232,46 @@ class FolderWatcher:
             data_bytes, start = declared
             if sig[0] >= start + data_bytes:
                 return True
-        return sig[0] > 0 and self._seen.get(path) == sig
+        return self._seen.get(path) == sig
 
     def poll(self) -> list[Clip]:
         """One look at the folder: the clips of the files that became complete since the last one."""
         self.polls += 1
         ready = []
         for path in self._wav_files():
-            sig = self._signature(path)
-            if sig is None or self._done.get(path) == sig:
-                continue
-            if self._complete(path, sig):
-                self._seen.pop(path, None)
-                self._done[path] = sig
-                source = str(path.relative_to(self.folder))
-                ready.append(_read_file_clip(path, source, self.num_samples, self.sample_rate,
-                                             self.machine))
-            else:
-                self._seen[path] = sig
+            try:
+                clip = self._check(path)
+            except Exception as e:  # noqa: BLE001 - one file never stops the watch
+                clip = Clip(str(path.relative_to(self.folder)),
+                            error=f"{path.relative_to(self.folder)}: could not be read ({_message(e)})")
+            if clip is not None:
+                ready.append(clip)
         for gone in [p for p in self._seen if not p.exists()]:
             del self._seen[gone]
         return ready
+
+    def _check(self, path: Path) -> Clip | None:
+        """The clip of one file when it became complete (or changed) since the last poll, else None."""
+        sig = self._signature(path)
+        if sig is None or self._done.get(path) == sig:
+            return None
+        source = str(path.relative_to(self.folder))
+        if self._outside(path):  # checked before any byte of it is read
+            self._done[path] = sig
+            mt, mid = machine_of(path.absolute(), *self.machine)
+            return Clip(source, machine_type=mt, machine_id=mid,
+                        error=f"{source}: links to a file outside the watched folder; not read")
+        if path in self._done and path not in self._seen and self._digest.get(path) is not None \
+                and self._safe_digest(path) == self._digest[path]:
+            self._done[path] = sig  # only bytes after its declared samples changed: nothing new
+            return None
+        if not self._complete(path, sig):
+            self._seen[path] = sig
+            return None
+        self._seen.pop(path, None)
+        self._done[path] = sig
+        self._digest[path] = self._safe_digest(path)
+        return _read_file_clip(path, source, self.num_samples, self.sample_rate, self.machine)
 
     def __iter__(self) -> Iterator[Clip]:
         while True:
@@ -242,17 +337,36 @@ class _StreamError(ValueError):
 
 
 def _read_exact(read: Callable[[int], bytes], n: int) -> bytes:
-    out = b""
-    while len(out) < n:
-        chunk = read(n - len(out))
+    """``n`` bytes of a stream (fewer at its end), in linear time however small its reads."""
+    parts, got = [], 0
+    while got < n:
+        chunk = read(n - got)
         if not chunk:
             break
-        out += chunk
-    return out
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _skip(read: Callable[[int], bytes], n: int) -> int:
+    """Read and drop ``n`` bytes of a stream without keeping them; the number dropped."""
+    dropped = 0
+    while dropped < n:
+        chunk = read(min(n - dropped, 1 << 20))
+        if not chunk:
+            break
+        dropped += len(chunk)
+    return dropped
+
+
+#: Largest WAV ``fmt `` chunk read (WAVE_FORMAT_EXTENSIBLE's is 40 bytes).
+_MAX_FMT_BYTES = 1024
 
 
 #: WAV format codes of the sample encodings a stream may use: (code, bits) -> numpy dtype, scale.
 _STREAM_FORMATS = {(1, 16): ("<i2", 32768.0), (1, 32): ("<i4", 2147483648.0), (3, 32): ("<f4", 1.0)}
+#: soundfile's names of those encodings (for the warning on clips not in 16-bit PCM).
+_STREAM_ENCODING = {"<i2": "PCM_16", "<i4": "PCM_32", "<f4": "FLOAT"}
 
 
 def _wav_stream_header(read: Callable[[int], bytes], sample_rate: int) -> tuple[str, float, int | None]:
@@ -268,14 +382,19 @@ def _wav_stream_header(read: Callable[[int], bytes], sample_rate: int) -> tuple[
         chunk_id, size = head[:4], struct.unpack("<I", head[4:])[0]
         if chunk_id == b"data":
             break
+        if chunk_id != b"fmt ":  # LIST, JUNK, ...: dropped as it passes, however large
+            if _skip(read, size + (size & 1)) < size:
+                raise _StreamError("the WAV stream ended before its audio data")
+            continue
+        if size > _MAX_FMT_BYTES:
+            raise _StreamError(f"the WAV stream's format chunk declares {size} bytes; it is damaged")
         body = _read_exact(read, size + (size & 1))
-        if chunk_id == b"fmt ":
-            if len(body) < 16:
-                raise _StreamError("the WAV stream's format chunk is damaged")
-            code, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
-            if code == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: code in the sub-format
-                code = struct.unpack("<H", body[24:26])[0]
-            fmt = (code, channels, rate, bits)
+        if len(body) < 16:
+            raise _StreamError("the WAV stream's format chunk is damaged")
+        code, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+        if code == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: code in the sub-format
+            code = struct.unpack("<H", body[24:26])[0]
+        fmt = (code, channels, rate, bits)
     if fmt is None:
         raise _StreamError("the WAV stream has no format chunk before its data")
     code, channels, rate, bits = fmt
@@ -312,7 +431,9 @@ def stream_windows(stream: BinaryIO, num_samples: int, sample_rate: int, hop_sec
     A WAV stream is recognised by its ``RIFF`` header; one with the wrong rate, channels or
     encoding gives one clip with its error and ends. Reading returns as soon as bytes arrive, so a
     live stream's windows are scored as they complete. An incomplete last sample and the tail
-    shorter than a clip are not scored.
+    shorter than a clip are not scored. As in ``load_wav``, a window holding a non-finite sample
+    (a float stream's NaN or inf) gets an error instead of a score, and samples beyond +-1 are
+    clipped (with a warning); a stream not in 16-bit PCM warns on every clip.
     """
     hop = _hop_samples(hop_seconds, num_samples, sample_rate)
     read = _Reader(stream)
@@ -343,8 +464,16 @@ def stream_windows(stream: BinaryIO, num_samples: int, sample_rate: int, hop_sec
             if usable:
                 yield np.frombuffer(data[:usable], dtype=dtype).astype(np.float32) / np.float32(scale)
 
+    encoding = _encoding_warning(_STREAM_ENCODING[dtype])
     for start, window in _windows(blocks(), num_samples, hop):
-        yield Clip(source, window, start / sample_rate, machine_type, machine_id)
+        clip = Clip(source, window, start / sample_rate, machine_type, machine_id, warning=encoding)
+        if not np.isfinite(window).all():
+            clip.wave, clip.error = None, (f"{source}: the clip at {start / sample_rate:g} s holds "
+                                           "non-finite samples (NaN or inf); not scored")
+        elif np.abs(window).max() > 1.0:
+            np.clip(window, -1.0, 1.0, out=window)
+            clip.warning = "; ".join(filter(None, [encoding, "samples beyond +-1 were clipped"]))
+        yield clip
 
 
 def _utc_now() -> str:
@@ -362,7 +491,7 @@ class Monitor:
     def __init__(self, scorer, thresholds: dict[str, float] | None = None, *,
                  clock: Callable[[], str] = _utc_now):
         self.scorer = scorer
-        self.thresholds = scorer.thresholds if thresholds is None else thresholds
+        self.thresholds = _checked_thresholds(scorer.thresholds if thresholds is None else thresholds)
         self.clock = clock
         self.counts: Counter = Counter()
 
@@ -378,15 +507,19 @@ class Monitor:
                 k = class_index(clip.machine_type, clip.machine_id, self.scorer.label_map)
                 wave = np.asarray(clip.wave, dtype=np.float32)[None, :]
                 score = float(self.scorer.scores(wave)[0][0, k])
-            except (ValueError, RuntimeError) as e:  # a scorer that rejects the input
-                error = f"{clip.source}: could not be scored ({e})"
+                if not np.isfinite(score):
+                    error = f"{clip.source}: its score is not finite ({score}); no decision"
+            except Exception as e:  # noqa: BLE001 - any scorer failure (ONNX Runtime's own types too)
+                error = f"{clip.source}: could not be scored ({_message(e)})"
+        if clip.warning is not None:
+            out["warning"] = clip.warning
         if error is not None:
             out["error"] = error
             self.counts["error"] += 1
             return out
         threshold = (self.thresholds or {}).get(machine_key(clip.machine_type, clip.machine_id))
         out["score"] = score
-        out["threshold"] = None if threshold is None else float(threshold)
+        out["threshold"] = threshold
         out["decision"] = decide(score, threshold)
         self.counts[out["decision"]] += 1
         return out
@@ -405,9 +538,16 @@ class Monitor:
         return None
 
     def run(self, clips: Iterable[Clip]) -> Iterator[dict]:
-        """The decision on every clip of a source, as the clips arrive."""
+        """The decision on every clip of a source, as the clips arrive; no clip ends it."""
         for clip in clips:
-            yield self.decision(clip)
+            try:
+                yield self.decision(clip)
+            except GeneratorExit:
+                raise
+            except Exception as e:  # noqa: BLE001 - the last guard: the clip's line says what failed
+                self.counts["error"] += 1
+                yield {"time": self.clock(), "source": str(clip.source),
+                       "error": f"{clip.source}: could not be decided ({_message(e)})"}
 
     def summary(self) -> str:
         """One line: how many clips were scored, with which decisions, and how many errors."""
@@ -417,6 +557,21 @@ class Monitor:
                 f"{c['unknown']} without a threshold; {c['error']} error(s)")
 
 
+def _checked_thresholds(thresholds) -> dict[str, float] | None:
+    """Decision thresholds as {"<type>/<id>": finite float}; a ValueError names the bad entry."""
+    if thresholds is None:
+        return None
+    if not isinstance(thresholds, dict):
+        raise ValueError(f"thresholds must map '<type>/<id>' to numbers, got {type(thresholds).__name__}")
+    out = {}
+    for key, value in thresholds.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+                or not np.isfinite(value):
+            raise ValueError(f"threshold of {key!r} is {value!r}: expected a finite number")
+        out[str(key)] = float(value)
+    return out
+
+
 def to_json_line(decision: dict) -> str:
-    """One decision as a JSON line (no trailing newline). Notebook 08."""
-    return json.dumps(decision, ensure_ascii=False, allow_nan=False)
+    """One decision as an ASCII JSON line (no trailing newline): any file name, any terminal. Notebook 08."""
+    return json.dumps(decision, ensure_ascii=True, allow_nan=False)
