@@ -52,6 +52,7 @@ from asdlib.engine.config import load_config
 from asdlib.engine.cpu import configure_threads
 from asdlib.engine.evaluate import evaluate_run, score_checkpoint
 from asdlib.engine.train import train
+from asdlib.folders import NO_SPACE, OutOfSpaceError
 from asdlib.paths import dcase_dir, results_dir, synthetic_dir
 from asdlib.study.preflight import preflight
 from asdlib.study.report import build_report
@@ -83,7 +84,7 @@ def _cmd_train(args) -> int:
         overrides["train.compile"] = True
     config = load_config(args.config).with_overrides(overrides)
     out = Path(args.out) if args.out else _default_run_dir(Path(args.config), config.name)
-    train(config, out, resume=not args.no_resume, progress=not args.quiet)
+    train(config, out, resume=not args.no_resume, progress=not args.quiet, force=args.force)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"run folder: {out}")
     return 0
@@ -324,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the training step through torch.compile (same fp32 math; about 2x faster "
                    "per step on a CPU, after a compilation of a minute or so)")
     t.add_argument("--no-resume", action="store_true", help="start over even if last.pt exists")
+    t.add_argument("--force", action="store_true",
+                   help="train into --out even when it holds files that are not an asdlib run")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_cmd_train)
 
@@ -447,6 +450,10 @@ def _one_line(e: BaseException) -> str:
     msg = "; ".join(ln.strip() for part in parts for ln in str(part).splitlines() if ln.strip())
     if isinstance(e, FileNotFoundError) and "check the path" not in msg:
         msg += "; check the path"
+    elif isinstance(e, OSError) and e.errno in NO_SPACE:
+        if not isinstance(e, OutOfSpaceError):
+            msg += f" (writing {e.filename})" if e.filename and str(e.filename) not in msg else ""
+            msg += "; free some space and rerun"
     elif isinstance(e, OSError) and not isinstance(e, FileNotFoundError):
         msg += "; check the path and its permissions"
     return msg

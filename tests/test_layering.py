@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "asdlib"
 #: The floors from the ground up (docs/architecture.md); a module may import its own floor and lower ones.
-FLOORS = {"paths": 0, "outputs": 0, "validate": 0, "data": 1, "nets": 2, "engine": 3, "deploy": 4, "study": 5,
+FLOORS = {"paths": 0, "outputs": 0, "validate": 0, "folders": 0, "data": 1, "nets": 2, "engine": 3, "deploy": 4, "study": 5,
           "teaching": 6, "cli": 7, "__main__": 7, "__init__": 0}
 #: Imports allowed inside a function: optional heavy dependencies, loaded only when used.
 LAZY_OK = {"onnx", "onnxruntime"}

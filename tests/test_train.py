@@ -29,8 +29,9 @@ pytestmark = pytest.mark.usefixtures("one_thread_tmp_data")
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file of a run folder but its lock file (who held it last: bookkeeping, not the run)."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+            if p.is_file() and p.name != ".asdlib.lock"}
 
 
 # --------------------------------------------------------------------------- helpers of train.py

@@ -19,7 +19,7 @@ Explained in notebooks 03_training (saving, resuming) and 04_evaluation (loading
 from __future__ import annotations
 
 import argparse
-import os
+import io
 import pickle
 import random
 import re
@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from asdlib.engine.config import RunConfig, run_config_from_dict
+from asdlib.folders import write_bytes_atomic
 from asdlib.nets.model import build_model
 
 CHECKPOINT_FORMAT = "asdlib-checkpoint-v1"
@@ -224,9 +225,11 @@ def read_key_file(path) -> list[tuple[str, tuple[int, ...], str]]:
 # --------------------------------------------------------------------------- our format
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """Serialise in memory, then write through a unique temporary name (removed on failure): a full
+    disk is one ``OutOfSpaceError`` naming the file and the bytes it needs, never a partial file."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getbuffer())
 
 
 def save_checkpoint(path: Path, config: RunConfig, net: nn.Module, optimizer, scheduler, epoch: int,

@@ -8,6 +8,7 @@ Explained in notebook 03_training.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -142,6 +143,19 @@ class TrainSettings:
 RUNTIME_KEYS = {"num_workers", "device", "compile"}
 
 
+#: A run name: one plain folder name (no path separators, no "..", not hidden).
+RUN_NAME_RE = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+-]{0,99}$")
+
+
+def check_run_name(name, where: str = "") -> str:
+    """A run name that is one plain folder name under ``results/<profile>/runs/``, else a ValueError naming it. Notebook 03."""
+    if not isinstance(name, str) or not RUN_NAME_RE.match(name):
+        raise ValueError(f"{where + ': ' if where else ''}run name {name!r}: it names the run's folder "
+                         "under results/<profile>/runs/, so it must be letters, digits, '.', '_', '+' "
+                         "or '-' (at most 100, not starting with '.' or '-'), without '/'")
+    return name
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One training run: a name, the model, the data and the training settings. Notebook 03."""
@@ -150,6 +164,9 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainSettings = field(default_factory=TrainSettings)
+
+    def __post_init__(self):
+        check_run_name(self.name)
 
     def to_dict(self) -> dict:
         """Plain nested dictionary (saved in checkpoints and run folders)."""
@@ -207,7 +224,7 @@ def run_config_from_dict(d: dict, where: str = "configuration") -> RunConfig:
     except (TypeError, ValueError) as e:
         raise ValueError(f"{where}: [model] {e}") from None
     return RunConfig(
-        name=str(d.get("name", "proposed")),
+        name=check_run_name(d.get("name", "proposed"), where),
         model=model,
         data=_build(DataConfig, d.get("data"), f"{where}: [data]"),
         train=_build(TrainSettings, d.get("train"), f"{where}: [train]"),

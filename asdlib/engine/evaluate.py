@@ -11,6 +11,7 @@ Explained in notebook 04_evaluation.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from tqdm.auto import tqdm
 from asdlib.nets.loss import anomaly_score
 from asdlib.nets.model import ASDNet
 from asdlib.outputs import atomic_write_text
+from asdlib.folders import swapped_folder
+from asdlib.data.download import file_digest
 from asdlib.data.dataset import add_class_index, scan_dataset
 from asdlib.engine.authors_checkpoint import load_authors_checkpoint
 from asdlib.engine.checkpoints import load_checkpoint_file, UnsafeCheckpointError
@@ -272,8 +275,6 @@ def score_checkpoint(checkpoint: str | Path, data_root: str | Path, out_dir: str
     WAV that cannot be decoded (naming it); ``"skip"`` scores the others and lists the bad ones
     in ``<out_dir>/bad_files.csv`` (also returned as ``tables["bad_files"]``).
     """
-    import json
-
     if on_bad_file not in ("fail", "skip"):
         raise ValueError(f"on_bad_file={on_bad_file!r}: expected 'fail' or 'skip'")
     if isinstance(checkpoint, (str, Path)):
@@ -292,6 +293,36 @@ def score_checkpoint(checkpoint: str | Path, data_root: str | Path, out_dir: str
     skip = on_bad_file == "skip"
     bad: list[dict] = []
     store = None
+    final_out = Path(out_dir)
+    # the folder is built under a temporary name and swapped in whole: a kill or a rerun on other
+    # types never leaves two models' files side by side (MANIFEST.json says what made it)
+    with swapped_folder(final_out, "score", known=_score_output_name,
+                        describe=_scored_by(checkpoint, net, data_root, label_map)) as out_dir:
+        return _score_into(net, clips, data_root, out_dir, final_out, label_map=label_map,
+                           num_samples=num_samples, use_store=use_store, skip=skip, bad=bad,
+                           batch_size=batch_size, device=device, progress=progress)
+
+
+def _score_output_name(name: str) -> bool:
+    """A file or folder name that ``score`` writes (an older score folder holds only these)."""
+    return name in ("scores", "clip_scores.csv", "bad_files.csv") or (
+        name.startswith("metrics_") and name.endswith(".csv"))
+
+
+def _scored_by(checkpoint, net, data_root, label_map: str) -> dict:
+    """What the manifest of a score folder says made it: the model file and its SHA-256, the data."""
+    path = checkpoint if isinstance(checkpoint, (str, Path)) else getattr(net, "path", None)
+    model = {"model": str(path) if path is not None else f"(in memory: {type(net).__name__})"}
+    if path is not None and Path(path).is_file():
+        model["model_sha256"] = file_digest(Path(path), "sha256")
+    return {**model, "data_root": str(data_root), "label_map": label_map}
+
+
+def _score_into(net, clips: pd.DataFrame, data_root, out_dir: Path, final_out: Path, *, label_map: str,
+                num_samples: int, use_store: bool, skip: bool, bad: list, batch_size: int, device,
+                progress: bool) -> dict[str, pd.DataFrame]:
+    """``score_checkpoint``'s work, written into ``out_dir`` (the temporary folder of ``final_out``)."""
+    store = None
     if use_store:
         store = build_store(clips, num_samples, name=f"test-{Path(data_root).name}",
                             skip_bad=skip, progress=progress)
@@ -304,17 +335,24 @@ def score_checkpoint(checkpoint: str | Path, data_root: str | Path, out_dir: str
     elif skip:
         bad = _decode_check(clips, progress)
         clips = clips[~clips["path"].astype(str).isin({b["path"] for b in bad})].reset_index(drop=True)
-    out_dir = Path(out_dir)
     if skip:
         report = pd.DataFrame(bad, columns=["path", "error"])
         atomic_write_text(out_dir / "bad_files.csv", report.to_csv(index=False))
         if bad:
             warnings.warn(f"skipped {len(bad)} undecodable WAV file(s), listed in "
-                          f"{out_dir / 'bad_files.csv'}", stacklevel=2)
+                          f"{final_out / 'bad_files.csv'}", stacklevel=3)
     if clips.empty:
-        raise ValueError(f"no clip under {data_root} could be decoded (see {out_dir / 'bad_files.csv'})")
+        named = "; ".join(f"{b['path']}: {b['error']}" for b in bad[:3])
+        raise ValueError(f"no clip under {data_root} could be decoded ({len(bad)} bad file(s)"
+                         + (f"; {named}{'; ...' if len(bad) > 3 else ''})" if bad else ")"))
     scores = score_clips(net, clips, store=store, batch_size=batch_size,
                          device=device or resolve_device("auto"), progress=progress)
+    finite = np.isfinite(pd.to_numeric(scores["score"], errors="coerce"))
+    if not finite.all():
+        first = scores.loc[~finite].iloc[0]
+        raise ValueError(f"{int((~finite).sum())} clip score(s) are not finite (first: "
+                         f"{first.get('path', first.get('file_name', '?'))}); the model's weights "
+                         f"may be damaged; nothing was written to {final_out}")
     tables = save_scoring(scores, out_dir, label_map)
     if skip:
         tables["bad_files"] = report

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from asdlib.engine.checkpoints import (check_same_config, read_checkpoint, restore_rng_state,
                                        save_checkpoint)
 from asdlib.engine.config import RunConfig
+from asdlib.engine.run_folder import claim_run_folder
 from asdlib.nets.loss import draw_mix
 from asdlib.nets.methods import check_label_map, has_classes, step_output, validation_batch
 from asdlib.nets.model import build_model
@@ -273,13 +274,27 @@ def build_optimizer(net: nn.Module, s) -> tuple[torch.optim.Optimizer, object]:
 
 
 def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progress: bool = True,
-          data: TrainData | None = None, store_root=None) -> Path:
+          data: TrainData | None = None, store_root=None, force: bool = False) -> Path:
     """Train one configuration into ``out_dir`` (log, checkpoints), resuming when possible. Notebook 03.
 
     Returns the run folder. ``out_dir/train_log.jsonl`` holds one line per epoch (train loss and
-    accuracy, validation loss and accuracy, lr, seconds, seconds waiting for data).
+    accuracy, validation loss and accuracy, lr, seconds, seconds waiting for data). The folder is
+    held for the whole training (``run_folder.claim_run_folder``): a second training of it is
+    refused, and so is a folder of unrelated files unless ``force``.
     """
     out_dir = Path(out_dir)
+    lock = claim_run_folder(out_dir, force=force) if _dist_info()[1] == 0 else None
+    try:
+        return _train_in_claimed_folder(config, out_dir, resume=resume, progress=progress,
+                                        data=data, store_root=store_root)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_in_claimed_folder(config: RunConfig, out_dir: Path, *, resume: bool, progress: bool,
+                             data: TrainData | None, store_root) -> Path:
+    """``train`` once its folder is held (rank 0 holds it under DDP)."""
     world, rank, local_rank = _dist_info()
     distributed = world > 1
     if distributed and not dist.is_initialized():
