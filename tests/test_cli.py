@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import re
 import subprocess
 
@@ -13,6 +15,7 @@ import torch
 
 from asdlib.engine.config import (RUNTIME_KEYS, RunConfig, load_config, profile_configs,
                            run_config_from_dict)
+from asdlib.cli import main
 from asdlib.engine.checkpoints import read_checkpoint
 from asdlib.paths import CONFIGS_DIR
 
@@ -33,6 +36,24 @@ def asdlib(*args, data_dir, timeout=300, cwd=None):
                           capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
+def cli(*args) -> subprocess.CompletedProcess:
+    """``python -m asdlib ARGS`` run by ``asdlib.cli.main`` in this process: the same exit status,
+    stdout and stderr without a Python start-up (for the help and error tests; the tests of the
+    entry point itself, of training and of signals start a real process with ``asdlib``)."""
+    out, err = io.StringIO(), io.StringIO()
+    threads = torch.get_num_threads()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:  # argparse: --help, usage errors
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    finally:
+        torch.set_num_threads(threads)  # the command sets its own thread count
+    return subprocess.CompletedProcess(["python", "-m", "asdlib", *map(str, args)], code,
+                                       out.getvalue(), err.getvalue())
+
+
 # --------------------------------------------------------------------------- help
 
 def test_top_level_help(data_dir):
@@ -44,13 +65,13 @@ def test_top_level_help(data_dir):
 
 @pytest.mark.parametrize("sub", SUBCOMMANDS)
 def test_subcommand_help(sub, data_dir):
-    proc = asdlib(sub, "--help", data_dir=data_dir)
+    proc = cli(sub, "--help")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: python -m asdlib " + sub)
 
 
 def test_no_command_is_a_usage_error(data_dir):
-    proc = asdlib(data_dir=data_dir)
+    proc = cli()
     assert proc.returncode == 2 and "usage:" in proc.stderr
 
 
@@ -64,8 +85,7 @@ def _one_line_error(proc):
 
 def test_train_bad_config_path(tmp_path, data_dir):
     missing = tmp_path / "no_such_config.toml"
-    err = _one_line_error(asdlib("train", "--config", missing, "--out", tmp_path / "r",
-                                 data_dir=data_dir))
+    err = _one_line_error(cli("train", "--config", missing, "--out", tmp_path / "r"))
     assert str(missing) in err and "not found" in err
     assert not (tmp_path / "r").exists()
 
@@ -94,7 +114,7 @@ def test_train_bad_config_path(tmp_path, data_dir):
 def test_train_bad_config_file_names_file_and_setting(tmp_path, data_dir, body, named):
     cfg = tmp_path / "broken.toml"
     cfg.write_text(body)
-    proc = asdlib("train", "--config", cfg, "--out", tmp_path / "r", data_dir=data_dir)
+    proc = cli("train", "--config", cfg, "--out", tmp_path / "r")
     err = _one_line_error(proc)
     assert proc.returncode == 2 and str(cfg) in err and named in err and "internal error" not in err
     assert not (tmp_path / "r").exists()
@@ -113,14 +133,14 @@ def test_a_non_finite_loss_stops_training_with_one_line(tmp_path, tiny_data, dat
 
 def test_train_unknown_set_key(tmp_path, tiny_data, data_dir):
     cfg = H.write_toml(tmp_path / "tiny.toml", tiny_data)
-    err = _one_line_error(asdlib("train", "--config", cfg, "--set", "train.epochz=2",
-                                 "--out", tmp_path / "r", data_dir=data_dir))
+    err = _one_line_error(cli("train", "--config", cfg, "--set", "train.epochz=2",
+                              "--out", tmp_path / "r"))
     assert "train.epochz" in err
 
 
 def test_set_without_equals(tmp_path, tiny_data, data_dir):
     cfg = H.write_toml(tmp_path / "tiny.toml", tiny_data)
-    proc = asdlib("train", "--config", cfg, "--set", "train.epochs", data_dir=data_dir)
+    proc = cli("train", "--config", cfg, "--set", "train.epochs")
     assert proc.returncode != 0 and "key=value" in proc.stderr
 
 

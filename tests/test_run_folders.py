@@ -24,7 +24,13 @@ import engine_helpers as H
 from asdlib.engine.config import RunConfig
 from asdlib.engine.run_folder import claim_run_folder, is_run_folder
 from asdlib.folders import LOCK_NAME, MANIFEST, FolderBusyError, FolderLock, remove_leftovers
-from test_cli import asdlib
+from test_cli import cli
+
+
+@pytest.fixture(autouse=True)
+def _tmp_data(monkeypatch, data_dir):
+    """Commands run in this process (``cli``) find the session's tiny store under ASD_DATA_DIR."""
+    monkeypatch.setenv("ASD_DATA_DIR", str(data_dir))
 
 
 def _holder(folder: Path) -> subprocess.Popen:
@@ -49,7 +55,7 @@ def test_a_second_train_on_a_held_run_folder_is_refused_naming_the_holder(tiny_d
     holder = _holder(run)
     try:
         cfg = H.write_toml(tmp_path / "tiny.toml", tiny_data)
-        proc = asdlib("train", "--config", cfg, "--out", run, "--quiet", data_dir=data_dir)
+        proc = cli("train", "--config", cfg, "--out", run, "--quiet")
         assert proc.returncode == 2, proc.stderr[-2000:]
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and f"run folder {run} is in use by process {holder.pid} on " in lines[0]
@@ -75,7 +81,7 @@ def test_a_folder_of_unrelated_files_is_not_trained_into(tiny_data, data_dir, tm
     (mine / "config.json").write_text('{"my": "settings"}')
     (mine / "train_log.jsonl").write_text("my notes\n")
     cfg = H.write_toml(tmp_path / "tiny.toml", tiny_data)
-    proc = asdlib("train", "--config", cfg, "--out", mine, "--quiet", data_dir=data_dir)
+    proc = cli("train", "--config", cfg, "--out", mine, "--quiet")
     assert proc.returncode == 2 and "is not an asdlib run folder" in proc.stderr and "--force" in proc.stderr
     assert (mine / "config.json").read_text() == '{"my": "settings"}'
     assert (mine / "train_log.jsonl").read_text() == "my notes\n"
@@ -99,12 +105,11 @@ def test_run_names_that_leave_the_runs_folder_are_refused(name):
         RunConfig().with_overrides({"name": name})
 
 
-def test_the_command_refuses_a_run_name_that_escapes(tiny_data, data_dir, tmp_path):
+def test_the_command_refuses_a_run_name_that_escapes(tiny_data, tmp_path, monkeypatch):
     cfg = H.write_toml(tmp_path / "tiny.toml", tiny_data)
     results = tmp_path / "a" / "b" / "results"
-    proc = subprocess.run([H.PYTHON, "-m", "asdlib", "train", "--config", str(cfg), "--set",
-                           "name=../../escaped", "--quiet"], capture_output=True, text=True, timeout=300,
-                          env=H.subprocess_env(data_dir, ASD_RESULTS_DIR=str(results)))
+    monkeypatch.setenv("ASD_RESULTS_DIR", str(results))
+    proc = cli("train", "--config", cfg, "--set", "name=../../escaped", "--quiet")
     assert proc.returncode == 2 and "run name '../../escaped'" in proc.stderr, proc.stderr[-2000:]
     assert not list(tmp_path.rglob("escaped")) and not results.exists()
 
@@ -153,8 +158,8 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_leaves_nothing_pa
 # --------------------------------------------------------------------------- score --out
 
 def _score(model, data_root, out, data_dir, *extra):
-    return asdlib("score", "--checkpoint", model, "--data-root", data_root, "--out", out,
-                  "--batch-size", 8, *extra, data_dir=data_dir)
+    return cli("score", "--checkpoint", model, "--data-root", data_root, "--out", out,
+               "--batch-size", 8, *extra)
 
 
 def _one_type(tiny_data: Path, tmp_path: Path) -> Path:
