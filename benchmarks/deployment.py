@@ -17,7 +17,14 @@ Measured side by side in one process:
 3. score deviations of each path from the training form on the real clips, and the AUC of each
    path on the smoke test set with the trained smoke model (when ``results/smoke`` holds it);
 4. one fp32 training step on 10-s clips: the authors' eager network against ours, eager and under
-   ``torch.compile``, with the same weights, batch and mixup (losses compared).
+   ``torch.compile``, with the same weights, batch and mixup (losses compared);
+5. the machine's limit: this CPU's one-thread fp32 matrix-multiply rate (a 2048^3 sgemm, best of
+   7, before and after the latency runs), and each path's latency as a multiple of the floor
+   ``MACs per clip / rate`` (``asdlib.engine.complexity.count_macs``);
+6. an int8 trial: static quantisation (ONNX Runtime, QDQ, per-channel int8 weights, uint8
+   activations) of the exported model's convolutions, calibrated on normal training clips; it
+   would be shipped as an export option only if >= 1.5x faster than fp32 ONNX and within 0.2
+   points of its global AUC on the smoke test set (the report says whether it is).
 
 Writes ``benchmarks/deployment_results.json`` and its section of ``benchmarks/REPORT.md``.
 """
@@ -82,6 +89,67 @@ def trained_like(seed: int = 0):
     return net
 
 
+def matmul_rate(n: int = 2048, repeats: int = 7) -> float:
+    """This CPU's one-thread fp32 matrix-multiply rate in multiply-accumulates per second (best of ``repeats``)."""
+    torch.set_num_threads(1)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(2):
+        a @ b
+    best = min(_timed(torch.mm, a, b) for _ in range(repeats))
+    return n ** 3 / best
+
+
+def quantize_int8(onnx_path: Path, calibration: np.ndarray, out: Path) -> Path:
+    """Static int8 quantisation of an exported model's convolutions, calibrated on ``calibration`` waveforms.
+
+    ONNX Runtime's offline basic optimisation first folds the constants the exporter leaves as
+    nodes (the quantiser needs every bias as an initializer); the log-Mel's matrix products stay
+    in fp32 (a logarithm of an int8 power spectrum would lose the quiet bins).
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from asdlib.deploy.export import import_onnxruntime
+
+    ort = import_onnxruntime()
+    basic, pre = out.with_suffix(".basic.onnx"), out.with_suffix(".pre.onnx")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(basic)
+    ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    quant_pre_process(str(basic), str(pre), skip_symbolic_shape=True, skip_optimization=True)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"wave": w[None].astype(np.float32)} for w in calibration])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    op_types_to_quantize=["Conv"], activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    return out
+
+
+class Int8Scorer:
+    """The int8 ONNX file in ONNX Runtime with ``OnnxScorer``'s ``scores`` (its metadata are not kept)."""
+
+    def __init__(self, path: Path, threads: int, num_samples: int):
+        from asdlib.deploy.export import import_onnxruntime
+
+        ort = import_onnxruntime()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.num_samples = num_samples
+
+    def scores(self, wave: np.ndarray):
+        return tuple(self.session.run(None, {"wave": np.ascontiguousarray(wave, dtype=np.float32)}))
+
+
 def compiled(module):
     import torch._inductor.config as inductor_config
 
@@ -107,7 +175,7 @@ class Bf16Form(torch.nn.Module):
         return class_scores(emb.float(), self.inf.class_weight, self.inf.s, self.inf.m)
 
 
-def scoring_paths(net, onnx_path: Path, threads: int) -> dict:
+def scoring_paths(net, onnx_path: Path, threads: int, int8_path: Path | None = None) -> dict:
     """name -> (description, function(wave batch, class indices) -> anomaly scores numpy)."""
     from asdlib.nets.authors_network import authors_model_from
     from asdlib.deploy.export import OnnxScorer
@@ -135,6 +203,10 @@ def scoring_paths(net, onnx_path: Path, threads: int) -> dict:
         "bf16_compiled": ("inference form, torch.compile, bf16 autocast (benchmark only, not shipped)",
                           lambda w, y: pick(bf16_c(w), y)),
     }
+    if int8_path is not None:
+        int8 = Int8Scorer(int8_path, threads, net.config.num_samples)
+        paths["onnx_int8"] = ("exported ONNX, static int8 convolutions (trial, see below)",
+                              lambda w, y: int8.scores(w.numpy())[0][np.arange(len(y)), y.numpy()])
     return paths
 
 
@@ -194,6 +266,9 @@ def smoke_auc(threads: int) -> dict | None:
     from asdlib.paths import resolve_data_root, results_dir
     from asdlib.engine.checkpoints import load_model
 
+    from asdlib.data.audio import load_clip
+    from asdlib.data.dataset import scan_dataset
+
     ckpt = results_dir("smoke") / "runs" / "proposed" / "checkpoints" / "last.pt"
     if not ckpt.is_file():
         log(f"no smoke model at {ckpt}: AUC comparison skipped (run ./run_all.sh --profile smoke)")
@@ -217,8 +292,15 @@ def smoke_auc(threads: int) -> dict | None:
     out = {"checkpoint": str(ckpt.relative_to(results_dir("smoke").parent.parent)), "clips": len(clips)}
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_onnx(ckpt, Path(tmp) / "smoke.onnx")
+        root = resolve_data_root(cfg["data"]["root"])
+        normals = scan_dataset(root, splits=("train",))
+        normals = normals.iloc[np.linspace(0, len(normals) - 1, 64).astype(int)]  # spread over every ID
+        calibration = np.stack([load_clip(p, net.config.num_samples) for p in normals["path"]])
+        int8_path = quantize_int8(onnx_path, calibration, Path(tmp) / "smoke_int8.onnx")
+        out["int8_calibration_clips"] = len(calibration)
         scorers = {"ours_eager": net, "onnx": load_scorer(onnx_path, threads),
-                   "bf16_compiled": _Bf16Scorer()}
+                   "bf16_compiled": _Bf16Scorer(),
+                   "onnx_int8": Int8Scorer(int8_path, threads, net.config.num_samples)}
         ref = None
         for name, scorer in scorers.items():
             scored = score_clips(scorer, clips, batch_size=16, progress=False)
@@ -306,31 +388,59 @@ def markdown(res: dict) -> str:
          "calls (compilation happens there). The model is the proposed 10-s network with "
          "trained-looking BatchNorm statistics and PReLU slopes. Deviation: largest |difference| of "
          "the anomaly scores from our training form on the same 31 clips (scores are about 20-60).",
-         "", "| path | median ms / clip | min ms | vs authors' (median) | max score deviation | "
-         f"clips/s at batch {thr['onnx']['batch']}, {thr['onnx']['threads']} threads |",
-         "|---|---:|---:|---:|---:|---:|"]
+         ""]
+    floor = res.get("floor")
+    if floor:
+        L += [f"The machine's limit, measured in the same run: a one-thread fp32 sgemm (2048^3, best of 7) "
+              f"ran at {floor['rate_before_gmacs']:.1f} G MAC/s before the latency runs and "
+              f"{floor['rate_after_gmacs']:.1f} after; at the better rate the model's "
+              f"{floor['macs_per_clip'] / 1e6:.0f} M multiply-accumulates per 10-s clip need at least "
+              f"**{floor['floor_ms']:.1f} ms** (the floor). 'x floor' is each path's median latency "
+              "divided by it.", ""]
+    L += ["| path | median ms / clip | min ms | x floor | vs authors' (median) | max score deviation | "
+          f"clips/s at batch {thr['onnx']['batch']}, {thr['onnx']['threads']} threads |",
+          "|---|---:|---:|---:|---:|---:|---:|"]
     for k, (desc) in res["paths"].items():
-        L.append(f"| {desc} | {lat[k]['median_ms']:.1f} | {lat[k]['min_ms']:.1f} | "
+        ratio = f"{lat[k]['median_ms'] / floor['floor_ms']:.2f}x" if floor else "-"
+        L.append(f"| {desc} | {lat[k]['median_ms']:.1f} | {lat[k]['min_ms']:.1f} | {ratio} | "
                  f"{base / lat[k]['median_ms']:.2f}x | {dev[k]:.2g} | {thr[k]['clips_per_s']:.1f} |")
-    best = min((k for k in lat if k != "bf16_compiled"), key=lambda k: lat[k]["median_ms"])
+    fp32 = [k for k in lat if k not in ("bf16_compiled", "onnx_int8")]
+    best = min(fp32, key=lambda k: lat[k]["median_ms"])
     L += ["", f"Fastest fp32 path: **{res['paths'][best]}**, {lat[best]['median_ms']:.1f} ms per clip, "
-          f"{base / lat[best]['median_ms']:.2f}x the authors' eager network. The issue's target of <= 10 ms "
-          "(4.5x) is **not reached** in fp32. The arithmetic says why: MobileFaceNet's 1x1 "
-          "convolutions alone are about 0.68 G multiply-accumulates per clip; one core of this CPU "
-          "does at most 2 x 16 fp32 FMAs per cycle, 83 G MAC/s at 2.6 GHz, so they need >= 8.2 ms "
-          "at 100 % of peak, before the attention module (0.06 G MACs but five full-resolution "
-          "64-channel elementwise passes, memory bound) and the features. "
-          "First call (compilation) of the compiled forms: "
+          f"{base / lat[best]['median_ms']:.2f}x the authors' eager network."]
+    if floor:
+        shipped = lat["onnx"]["median_ms"] / floor["floor_ms"]
+        L[-1] += (f" The shipped fp32 path (exported ONNX) runs at {shipped:.2f}x the floor: the target "
+                  f"of <= 1.5x is **{'reached' if shipped <= 1.5 else 'not reached'}**"
+                  + ("." if shipped <= 1.5 else
+                     " (depthwise convolutions and the attention module's full-resolution elementwise "
+                     "passes are memory bound, far from the sgemm rate the floor assumes)."))
+    L[-1] += (" First call (compilation) of the compiled forms: "
           f"{res['first_call_seconds']['inference_compiled']:.0f} s (fp32) and "
-          f"{res['first_call_seconds']['bf16_compiled']:.0f} s (bf16), paid once per process and batch shape.", ""]
+          f"{res['first_call_seconds']['bf16_compiled']:.0f} s (bf16), paid once per process and batch shape.")
+    L.append("")
     if res.get("smoke_auc"):
         s = res["smoke_auc"]
         L += [f"AUC on the smoke test set ({s['clips']} clips, trained smoke model `{s['checkpoint']}`):", "",
               "| path | global AUC | official mean AUC | max score deviation from eager |", "|---|---:|---:|---:|"]
-        for k in ("ours_eager", "onnx", "bf16_compiled"):
-            L.append(f"| {res['paths'][k]} | {s[k]['global_auc']:.2f} | "
-                     f"{s[k]['official_mean_auc']:.2f} | {s[k]['max_score_deviation']:.2g} |")
+        for k in ("ours_eager", "onnx", "bf16_compiled", "onnx_int8"):
+            if k in s:
+                L.append(f"| {res['paths'][k]} | {s[k]['global_auc']:.2f} | "
+                         f"{s[k]['official_mean_auc']:.2f} | {s[k]['max_score_deviation']:.2g} |")
         L.append("")
+    if "onnx_int8" in lat and res.get("smoke_auc") and "onnx_int8" in res["smoke_auc"]:
+        s = res["smoke_auc"]
+        speed = lat["onnx"]["median_ms"] / lat["onnx_int8"]["median_ms"]
+        d_auc = abs(s["onnx_int8"]["global_auc"] - s["onnx"]["global_auc"])
+        ok = speed >= 1.5 and d_auc <= 0.2
+        L += [f"int8 trial: static quantisation of the convolutions (calibrated on "
+              f"{s.get('int8_calibration_clips', '?')} smoke training normals for the smoke model, on the "
+              "bundled real training clips for the latency model) runs "
+              f"{speed:.2f}x as fast as fp32 ONNX, changes the smoke global AUC by {d_auc:.2f} points "
+              f"and the scores of the 31 real clips by up to {dev['onnx_int8']:.2g} (scores are about 20-60). "
+              + ("It meets both conditions (>= 1.5x, <= 0.2 points) and is worth shipping as an export option."
+                 if ok else "It does not meet the conditions for shipping (>= 1.5x faster and <= 0.2 AUC "
+                 "points), so it stays a benchmark here and `export` writes fp32 only."), ""]
     t = res["train_step"]
     L += [f"Training step (fp32, Noisy-ArcMix, batch {t['batch']} of 10-s clips, {t['threads']} threads, "
           f"median of {t['steps']} steps after one warm-up step, the three models taking turns step "
@@ -376,14 +486,29 @@ def main(argv=None) -> int:
     net = trained_like()
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_model(net, Path(tmp) / "model.onnx")
-        paths = scoring_paths(net, onnx_path, threads=1)
+        from asdlib.data.dataset import scan_dataset
+        from asdlib.paths import SAMPLE_DIR
+
+        train_mask = (scan_dataset(SAMPLE_DIR)["split"] == "train").to_numpy()
+        int8_path = quantize_int8(onnx_path, wave.numpy()[train_mask], Path(tmp) / "model_int8.onnx")
+        paths = scoring_paths(net, onnx_path, threads=1, int8_path=int8_path)
         res["paths"] = {k: v[0] for k, v in paths.items()}
+        from asdlib.engine.complexity import count_macs
+
+        macs = count_macs(net)["total"]
+        rate_before = matmul_rate()
         log("latency, one thread")
         res["latency"], res["first_call_seconds"] = latency(paths, wave, y)
+        rate_after = matmul_rate()
+        res["floor"] = {"macs_per_clip": macs, "rate_before_gmacs": rate_before / 1e9,
+                        "rate_after_gmacs": rate_after / 1e9,
+                        "floor_ms": 1000 * macs / max(rate_before, rate_after)}
+        log(f"floor: {res['floor']['floor_ms']:.1f} ms ({macs / 1e6:.0f} M MACs at "
+            f"{max(rate_before, rate_after) / 1e9:.1f} G MAC/s)")
         for k, v in res["latency"].items():
             log(f"  {k}: {v['median_ms']:.1f} ms (min {v['min_ms']:.1f})")
         res["deviation"] = deviations(paths, wave, y)
-        paths_all = scoring_paths(net, onnx_path, threads=threads)
+        paths_all = scoring_paths(net, onnx_path, threads=threads, int8_path=int8_path)
         log(f"throughput, batch 16, {threads} threads")
         res["throughput"] = throughput(paths_all, wave, y, threads)
     log("smoke AUC per path")
