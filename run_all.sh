@@ -78,10 +78,6 @@ if [ "$STUDENT" = 1 ]; then
   NOTEBOOKS=(notebooks/student/[0-9][0-9]_*.ipynb)
 fi
 mkdir -p "$OUT/notebooks" "$OUT/html"
-to_html() {  # an executed notebook as a static HTML page, for reading without running it
-  "$PY" -m nbconvert --to html --log-level ERROR --output-dir "$OUT/html" "$1" \
-    || echo "run_all.sh: could not write the HTML page of $1 (the notebook itself is fine)" >&2
-}
 "$PY" scripts/build_notebooks.py --check >/dev/null || "$PY" scripts/build_notebooks.py >/dev/null
 
 PRE=(preflight --profile "$PROFILE"); [ "$INSIST" = 1 ] && PRE+=(--insist)
@@ -91,24 +87,20 @@ PRE=(preflight --profile "$PROFILE"); [ "$INSIST" = 1 ] && PRE+=(--insist)
 
 TIMES="$OUT/run_times.csv"   # seconds per notebook and in all (scripts/record_run_times.py)
 echo "item,seconds" > "$TIMES"
+SELECTED=()
 for nb in "${NOTEBOOKS[@]}"; do
   base="$(basename "$nb")"; num="${base:0:2}"
   if [ ${#ONLY[@]} -gt 0 ]; then
     keep=0; for o in "${ONLY[@]}"; do [ "$(printf '%02d' "$((10#$o))")" = "$num" ] && keep=1; done
     [ "$keep" = 1 ] || continue
   fi
-  echo "=== [$PROFILE] $base"
-  t0=$(date +%s)
-  if ! "$PY" -m papermill "$nb" "$OUT/notebooks/$base" -p profile "$PROFILE" "${PARAMS[@]}" \
-        --kernel python3 --log-level WARNING; then
-    to_html "$OUT/notebooks/$base"
-    echo "FAILED: notebook $base (profile $PROFILE). Executed copy with the traceback: $OUT/notebooks/$base" >&2
-    exit 1
-  fi
-  to_html "$OUT/notebooks/$base"
-  echo "${base%.ipynb},$(( $(date +%s) - t0 ))" >> "$TIMES"
-  echo "=== [$PROFILE] $base done in $(( $(date +%s) - t0 )) s"
+  SELECTED+=("$nb")
 done
+# one Python process executes them all (each in a fresh kernel) and writes their HTML pages
+if [ ${#SELECTED[@]} -gt 0 ]; then
+  "$PY" scripts/run_notebooks.py --out "$OUT" --times "$TIMES" --profile "$PROFILE" \
+      "${PARAMS[@]}" "${SELECTED[@]}" || exit 1
+fi
 
 echo "total,$(( $(date +%s) - STARTED ))" >> "$TIMES"
 if [ "$STUDENT" = 1 ]; then

@@ -44,16 +44,43 @@ def test_notebook_is_clean_and_parameterised(path):
     assert "from asdlib" in src
 
 
-def test_run_all_writes_an_html_page_per_executed_notebook(tmp_path):
-    """run_all.sh converts every executed notebook (also a failed one) to results/<profile>/html/."""
+def _notebook(path: Path, cells: list[tuple[str, str, list[str]]]) -> Path:
+    """A small notebook: (cell type, source, tags) per cell."""
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}}, "cells": [
+        {"cell_type": kind, "metadata": {"tags": tags}, "source": src,
+         **({"outputs": [], "execution_count": None} if kind == "code" else {})}
+        for kind, src, tags in cells]}
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_run_notebooks_executes_each_in_a_kernel_with_its_parameters_and_writes_html(tmp_path):
+    """scripts/run_notebooks.py (what run_all.sh calls): executed copies, HTML pages and run times;
+    a failing notebook stops the run with its copy and page written (exit 1, a FAILED line)."""
+    params = ("code", "profile = 'x'\ninsist = False", ["parameters"])
+    good = _notebook(tmp_path / "01_good.ipynb", [("markdown", "# Good", []), params,
+                                                  ("code", "print(f'profile={profile} insist={insist!r}')", [])])
+    bad = _notebook(tmp_path / "02_bad.ipynb", [params, ("code", "raise ValueError('broken on purpose')", [])])
+    never = _notebook(tmp_path / "03_never.ipynb", [params])
+    out, times = tmp_path / "out", tmp_path / "times.csv"
+    times.write_text("item,seconds\n")
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), "--out", str(out),
+                          "--times", str(times), "--profile", "smoke", "-p", "insist", "True",
+                          str(good), str(bad), str(never)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1
+    assert f"FAILED: notebook 02_bad.ipynb (profile smoke). Executed copy with the traceback: " \
+           f"{out / 'notebooks' / '02_bad.ipynb'}" in res.stderr
+    executed = json.loads((out / "notebooks" / "01_good.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+    assert "profile=smoke insist=True" in printed  # typed as papermill's -p types it
+    failed = (out / "notebooks" / "02_bad.ipynb").read_text()
+    assert "broken on purpose" in failed
+    assert sorted(p.name for p in (out / "html").iterdir()) == ["01_good.html", "02_bad.html"]
+    assert "<html" in (out / "html" / "01_good.html").read_text()
+    assert not (out / "notebooks" / "03_never.ipynb").exists()
+    rows = times.read_text().splitlines()
+    assert rows[0] == "item,seconds" and len(rows) == 2 and rows[1].startswith("01_good,")
     script = (ROOT / "run_all.sh").read_text()
-    assert 'mkdir -p "$OUT/notebooks" "$OUT/html"' in script
-    assert script.count('to_html "$OUT/notebooks/$base"') == 2          # after success and failure
-    assert '-m nbconvert --to html' in script and '--output-dir "$OUT/html"' in script
-    # nbconvert, as run_all.sh calls it, turns a notebook into one self-contained page.
-    nb = ROOT / "notebooks" / "02_features.ipynb"
-    res = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", "--log-level", "ERROR",
-                          "--output-dir", str(tmp_path), str(nb)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    page = (tmp_path / "02_features.html").read_text()
-    assert "<html" in page and "separable Wavegram" in page
+    assert "scripts/run_notebooks.py" in script and '"${SELECTED[@]}"' in script
+
