@@ -89,7 +89,12 @@ def test_run_writes_log_and_checkpoints(reference_run):
     group = last["optimizer"]["param_groups"][0]
     assert group.get("decoupled_weight_decay", True) and group["weight_decay"] == 0.01  # AdamW
     assert last["scheduler"]["T_max"] == 3 and last["scheduler"]["eta_min"] == pytest.approx(1e-4)
-    assert json.loads((reference_run / "config.json").read_text()) == last["config"]
+    saved = json.loads((reference_run / "config.json").read_text())
+    runtime = saved.pop("runtime")  # what the run really trained with, beside its settings
+    assert saved == last["config"]
+    assert runtime["device"] == "cpu" and runtime["card"] == "CPU" and runtime["precision"] == "fp32"
+    assert runtime["world_size"] == 1 and runtime["batchnorm_batch"] == 8
+    assert "bit for bit" in runtime["resume"] and last["log"]["world_size"] == 1
     net = load_model(reference_run / "checkpoints" / "epoch_0002.pt")
     assert net.checkpoint_epoch == 2 and not net.training and net.label_map == "paper"
 
