@@ -296,7 +296,8 @@ def _monitor_thresholds(args, scorer, prog: str) -> dict[str, float] | None:
 
 def _cmd_preflight(args) -> int:
     """The plan of a profile (runs, downloads, disk, device, hours); exit 2 when it cannot run here."""
-    plan = preflight(args.profile, insist=args.insist, check_content=args.check_content)
+    plan = preflight(args.profile, insist=args.insist, check_content=args.check_content,
+                     gpu_memory_gib=args.gpu_memory_gib)
     results_dir(args.profile).mkdir(parents=True, exist_ok=True)
     (results_dir(args.profile) / "preflight.json").write_text(json.dumps(plan, indent=1))
     return 0
@@ -428,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--insist", action="store_true", help="run the paper profile without a GPU")
     f.add_argument("--check-content", action="store_true",
                    help="with an existing DCASE tree, also read every WAV header (rate, channels, length)")
+    f.add_argument("--gpu-memory-gib", type=float, metavar="N",
+                   help="check every run's memory per training step against a card of N GiB "
+                   "(default: the GPU here; on a CPU the estimates are printed without a card)")
     f.set_defaults(func=_cmd_preflight)
 
     r = sub.add_parser("report", help="write results/<profile>/REPORT.md from the saved tables "

@@ -329,9 +329,6 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
         if distributed:
             raise ValueError("train.batch_unit = \"windows\" trains on one process (the models are small); "
                              "run it without torchrun")
-        if s.accumulate > 1:
-            raise ValueError("train.accumulate is for batches of clips; the window models train "
-                             "in batches of windows without it")
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     shm = shm_problem(s.num_workers * local_world, s.prefetch_factor, per_rank_batch,
                       config.model.num_samples)
@@ -414,11 +411,14 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
             t_epoch, wait = time.perf_counter(), 0.0
             loss_sum, acc_sum, seen, steps_epoch = 0.0, 0.0, 0, 0
             for kind, w, _ in window_batches(windows, s.batch_size, window_length, rng, s.max_steps_per_epoch):
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    loss = net.models[kind].window_loss(w.to(device, non_blocking=True)).float()
-                value = _finite_loss(loss, config, epoch, steps_done + 1, optimizer, where=f"{kind}, ")
+                w = w.to(device, non_blocking=True)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                value = 0.0
+                for part in w.chunk(s.accumulate):  # train.accumulate: micro-batches, one step
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                        loss = net.models[kind].window_loss(part).float() * (len(part) / len(w))
+                    value += _finite_loss(loss, config, epoch, steps_done + 1, optimizer, where=f"{kind}, ")
+                    loss.backward()
                 optimizer.step()
                 loss_sum += value * len(w)
                 seen += len(w)
