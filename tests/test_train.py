@@ -201,7 +201,11 @@ def test_ddp_two_processes_on_cpu(tiny_data, data_dir, tmp_path):
     assert log["epoch"].tolist() == [1]
     assert np.isfinite(log["train_loss"][0]) and np.isfinite(log["val_loss"][0])
     assert log["clips"][0] == 22  # 23 clips cut to equal shards of 11 per process
-    assert log["steps"][0] == 3   # per-process batch 8 // 2 = 4: 4 + 4 + 3
+    assert log["steps"][0] == 3   # per-process batch 8 / 2 = 4: 4 + 4 + 3
+    runtime = json.loads((out / "config.json").read_text())["runtime"]
+    assert runtime["world_size"] == 2 and runtime["per_process_batch"] == 4
+    assert runtime["sync_batchnorm"] and runtime["batchnorm_batch"] == 8  # the global batch, as on one GPU
+    assert log["world_size"][0] == 2
     net = load_model(out / "checkpoints" / "last.pt")
     with torch.no_grad():
         assert torch.isfinite(net(torch.zeros(2, int(H.CLIP_SECONDS * 16000)))).all()
