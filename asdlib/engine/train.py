@@ -382,10 +382,12 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
     step_module = _StepModule(net)
     if distributed:
         # static_graph: the same parameters are used every step (fc_out never is, as in the
-        # authors' code), so DDP finds the unused ones once instead of searching every step
+        # authors' code), so DDP finds the unused ones once instead of searching every step; a
+        # per-machine-type model uses only the types in each batch, so it searches every step
+        varying = isinstance(net, PerMachineType)
         step_module = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[local_rank] if device.type == "cuda" else None,
-            static_graph=True)
+            static_graph=not varying, find_unused_parameters=varying)
     if s.compile:  # opt-in: the same step through torch.compile (fused kernels, same fp32 math)
         step_module = torch.compile(step_module)
 
