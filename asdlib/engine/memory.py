@@ -207,7 +207,7 @@ def memory_advice(name: str, config: RunConfig, peak: int, card_bytes: int, card
     unit = "windows" if s.batch_unit == "windows" else "clips"
     line = (f"{name}: a training step at batch {micro} needs ~{peak / GiB:.1f} GiB "
             f"({'measured' if measured else 'estimated'}), more than the ~{usable_bytes(card_bytes) / GiB:.1f} "
-            f"GiB usable of {card} ({card_bytes / GiB:.0f} GiB)")
+            f"GiB usable of {card}" + ("" if "GiB" in card else f" ({card_bytes / GiB:.0f} GiB)"))
     bigger = f"a card with at least {math.ceil((peak + CUDA_OVERHEAD_BYTES) / 0.9 / GiB)} GiB"
     if k == 0:
         return f"{line}; even one {unit[:-1]} at a time does not fit: use {bigger}"
