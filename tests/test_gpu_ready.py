@@ -354,3 +354,16 @@ def test_the_advice_for_a_card_too_small_names_accumulation_or_a_bigger_card():
     table, advice = memory_plan("paper", ["proposed", "stgram_mfn"], 16 * GiB, "a 16 GiB card")
     assert table.set_index("run")["fits"].to_dict() == {"proposed": True, "stgram_mfn": False}
     assert len(advice) == 1 and advice[0].startswith("stgram_mfn:")
+
+
+def test_what_the_gpu_measured_decides():
+    """On a GPU the preflight's measurement wins over the estimate, and running out of memory while
+    measuring is said as such."""
+    table, advice = memory_plan("paper", ["proposed", "stgram_mfn", "idnn"], 24 * GiB, "NVIDIA L4",
+                                measured={"proposed": int(30 * GiB), "stgram_mfn": -1})
+    rows = table.set_index("run")
+    assert rows.loc["proposed", "measured_gib"] == 30.0 and rows.loc["stgram_mfn", "measured_gib"] == "out of memory"
+    assert rows["fits"].to_dict() == {"proposed": False, "stgram_mfn": False, "idnn": True}
+    assert advice[0].startswith("proposed: a training step at batch 64 needs ~30.0 GiB (measured)")
+    assert "--set train.accumulate=2" in advice[0] and "NVIDIA L4 (24 GiB)" in advice[0]
+    assert advice[1].startswith("stgram_mfn: a training step at batch 128 ran out of memory when measured")

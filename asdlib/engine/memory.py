@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import math
 from pathlib import Path
 
@@ -38,6 +39,7 @@ GiB = 2**30
 TRANSIENT = 0.10
 #: Memory a CUDA process holds besides tensors (context, cuDNN and cuBLAS workspaces).
 CUDA_OVERHEAD_BYTES = int(1.0 * GiB)
+_ESTIMATES: dict[str, dict] = {}  # step_memory by network and batch (the preflight asks per seed)
 
 
 def _training_step(net, optimizer, config: RunConfig, batch: int, device: torch.device,
@@ -120,11 +122,15 @@ def step_memory(config: RunConfig, batch: int | None = None) -> dict:
     s = config.train
     if batch is None:
         batch = s.batch_size // s.accumulate
+    key = json.dumps([config.model.to_dict(), s.batch_unit, batch], sort_keys=True, default=str)
+    if key in _ESTIMATES:
+        return dict(_ESTIMATES[key])
     parts = state_bytes(config)
     activations = saved_activation_bytes(config, batch)
     parts.update({"activations": activations, "transient": int(TRANSIENT * activations)})
     parts["peak"] = int(sum(parts.values()))
     parts["batch"] = batch
+    _ESTIMATES[key] = dict(parts)
     return parts
 
 

@@ -113,28 +113,27 @@ def memory_plan(profile: str, runs, card_bytes: int | None = None, card: str = "
                 measured: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Per run: the estimated (and, where given, measured) peak GiB of a training step, and the advice lines for the runs that do not fit a card of ``card_bytes``. Notebook 03.
 
-    ``measured`` maps run names to peaks measured on the GPU (bytes), which then decide.
+    ``measured`` maps run names to peaks measured on the GPU (bytes; -1: the measurement ran out
+    of memory), which then decide.
     """
-    rows, advice, cache = [], [], {}
+    rows, advice = [], []
     for name in runs:
         config = run_config(profile, name)
         micro = config.train.batch_size // config.train.accumulate
-        key = (json.dumps(config.model.to_dict(), sort_keys=True), config.train.batch_unit,
-               config.train.optimizer, micro)
-        if key not in cache:
-            cache[key] = step_memory(config)["peak"]
-        peak = cache[key]
+        peak = step_memory(config)["peak"]
         got = (measured or {}).get(name)
         row = {"run": name, "batch": micro, "estimated_gib": round(peak / GiB, 2)}
         if measured is not None:
-            row["measured_gib"] = None if got is None else round(got / GiB, 2)
+            row["measured_gib"] = None if got is None else ("out of memory" if got < 0 else round(got / GiB, 2))
         if card_bytes:
-            decide = got if got is not None else peak
+            out_of_memory = got is not None and got < 0  # the measurement itself ran out of memory
+            decide = max(peak, card_bytes) if out_of_memory else (got if got is not None else peak)
             k = fitting_accumulate(config, decide, card_bytes)
             row["fits"] = k is None
             line = memory_advice(name, config, decide, card_bytes, card, measured=got is not None)
             if line:
-                advice.append(line)
+                advice.append(line.replace(f"needs ~{decide / GiB:.1f} GiB (measured)",
+                                           "ran out of memory when measured") if out_of_memory else line)
         rows.append(row)
     return pd.DataFrame(rows), advice
 
@@ -227,8 +226,7 @@ def preflight(profile: str, *, insist: bool = False, runs=None, check_network: b
 
     table = training_plan(profile, runs, seeds, step_seconds)
     if cuda and not gpu_memory_gib:  # what the GPU measured decides (-1: out of memory)
-        measured_peaks = {n: (2**62 if p < 0 else p) for n, p in peaks.items()}
-        memory, advice = memory_plan(profile, runs, card_bytes, card, measured_peaks)
+        memory, advice = memory_plan(profile, runs, card_bytes, card, peaks)
     hours = float(table["hours"].sum())
     step = float(table.set_index("run")["step_seconds"].get("proposed", table["step_seconds"].iloc[0]))
     device = torch.cuda.get_device_name(0) if cuda else "CPU (no GPU)"
