@@ -411,23 +411,33 @@ def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progre
         if windows is not None:  # IDNN, the DCASE autoencoder: batches of windows of one type
             net.train()
             t_epoch, wait = time.perf_counter(), 0.0
-            loss_sum, acc_sum, seen, steps_epoch = 0.0, 0.0, 0, 0
+            acc_sum, seen, steps_epoch = 0.0, 0, 0
+            loss_total = torch.zeros((), device=device)  # summed on the device, read every sync_every steps
+            pending, first = torch.zeros((), device=device), steps_done + 1
             for kind, w, _ in window_batches(windows, s.batch_size, window_length, rng, s.max_steps_per_epoch):
                 w = w.to(device, non_blocking=True)
+                check = sync_every == 1 or (steps_epoch + 1) % sync_every == 0
                 optimizer.zero_grad(set_to_none=True)
-                value = 0.0
-                for part in w.chunk(s.accumulate):  # train.accumulate: micro-batches, one step
+                parts = w.chunk(s.accumulate)  # train.accumulate: micro-batches, one step
+                for j, part in enumerate(parts):
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                         loss = net.models[kind].window_loss(part).float() * (len(part) / len(w))
-                    value += _finite_loss(loss, config, epoch, steps_done + 1, optimizer, where=f"{kind}, ")
+                    pending = pending + loss.detach()
+                    if check and j == len(parts) - 1:  # before the optimiser step
+                        where = f"{kind}, " if first == steps_done + 1 else f"in one of steps {first}-{steps_done + 1}, "
+                        _finite_loss(pending, config, epoch, steps_done + 1, optimizer, where=where)
+                        pending, first = torch.zeros((), device=device), steps_done + 2
                     loss.backward()
+                    loss_total += loss.detach() * len(w)
                 optimizer.step()
-                loss_sum += value * len(w)
                 seen += len(w)
                 steps_epoch += 1
                 steps_done += 1
                 if kill_after and steps_done >= kill_after:
                     os.kill(os.getpid(), signal.SIGKILL)
+            if first <= steps_done:  # the steps since the last check, before anything is saved
+                _finite_loss(pending, config, epoch, steps_done, optimizer, where=f"in one of steps {first}-{steps_done}, ")
+            loss_sum = float(loss_total)
         else:
             order = data.train_idx[rng.permutation(len(data.train_idx))]
             order = order[: len(order) - len(order) % world][rank::world]  # equal shards
