@@ -31,7 +31,7 @@ from asdlib.data.local_data import DataTreeError, existing_tree
 from asdlib.engine.complexity import count_macs
 from asdlib.engine.config import RunConfig, profile_configs
 from asdlib.engine.device import shm_problem
-from asdlib.engine.memory import GiB, fitting_accumulate, memory_advice, step_memory
+from asdlib.engine.memory import GiB, fitting_accumulate, memory_advice, step_memory, usable_bytes
 from asdlib.engine.train import build_optimizer, resolve_device
 from asdlib.nets.loss import draw_mix
 from asdlib.nets.methods import step_output
@@ -243,7 +243,9 @@ def preflight(profile: str, *, insist: bool = False, runs=None, check_network: b
     print(f"Memory per training step ({how}):")
     print(memory.to_string(index=False))
     if card_bytes:
-        print(f"Card: {card}, {card_bytes / GiB:.1f} GiB; "
+        print(f"Card: {card}" + ("" if "GiB" in card else f", {card_bytes / GiB:.1f} GiB")
+              + f" (a step may use ~{usable_bytes(card_bytes) / GiB:.1f} GiB: 10 % of it and 1 GiB are "
+              "kept for the CUDA context and cuDNN); "
               + ("every run fits." if not advice else f"{len(advice)} run(s) do not fit:"))
         for line in advice:
             print(f"MEMORY: {line}")
