@@ -7,9 +7,9 @@ notebooks. Reads use ``os.pread`` of one clip at a time, so memory stays proport
 batch, not to the 11.6 GB store. A store whose files changed (size or modification time) is
 detected and rebuilt; a build that fails leaves any earlier store untouched.
 
-One build at a time: a lock file beside the store makes a second process (``train-many`` on
-several GPUs, DDP ranks on nodes without a shared cache) wait for the first and reuse its store
-instead of decoding the 11.6 GB again and racing on the final rename. Each build writes into a
+One build at a time: a lock file beside the store (removed when the build ends) makes a second
+process (``train-many`` on several GPUs, DDP ranks on nodes without a shared cache) wait for the
+first and reuse its store instead of decoding the 11.6 GB again and racing on the final rename. Each build writes into a
 uniquely named ``.building-<host>-<pid>-<random>`` folder, removed when the build fails; one left
 by a killed process (gigabytes at full scale) is removed by the next build on that host.
 Explained in notebook 03_training.
@@ -171,25 +171,42 @@ def remove_leftovers(root: str | Path) -> list[Path]:
 
 @contextlib.contextmanager
 def _build_lock(path: Path, what: str, progress: bool):
-    """Hold an exclusive lock on ``path`` (waiting, with one line, while another process builds)."""
-    with open(path, "a+") as handle:
+    """Hold an exclusive lock on the file ``path`` (waiting, with one line, while another process
+    builds); the file is removed on release, so a lock that was released and removed while this
+    process waited is taken again on a fresh file."""
+    said = False
+    while True:
+        handle = open(path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            if progress:
+            if progress and not said:
                 print(f"waiting for {holder} to finish building clip store {what}", file=sys.stderr,
                       flush=True)
+                said = True
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
-            handle.flush()
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()  # the holder removed it on release: lock the current file
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        yield
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def _fresh(folder: Path, fingerprint: str, skip_bad: bool, clips: pd.DataFrame,
