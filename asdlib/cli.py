@@ -36,6 +36,8 @@ import time
 import warnings
 from pathlib import Path
 
+import torch
+
 from asdlib.data.audio import AudioError
 from asdlib.data.dataset import DatasetLayoutError
 from asdlib.data.dcase import MACHINE_TYPES, class_index, evaluation_archives, paper_archives
@@ -50,6 +52,7 @@ from asdlib.deploy.monitor import (FolderWatcher, Monitor, machine_of, stream_wi
 from asdlib.deploy.thresholds import fit_thresholds, threshold_info, thresholds_at, training_scores
 from asdlib.engine.config import load_config
 from asdlib.engine.cpu import configure_threads
+from asdlib.engine.device import gpu_assignment
 from asdlib.engine.evaluate import evaluate_run, score_checkpoint
 from asdlib.engine.train import train
 from asdlib.folders import NO_SPACE, OutOfSpaceError
@@ -92,7 +95,11 @@ def _cmd_train(args) -> int:
 
 def _cmd_train_many(args) -> int:
     """Run configurations as a queue, one subprocess per GPU (or one at a time on CPU)."""
-    gpus = [g for g in (args.gpus or "").split(",") if g != ""]
+    # --gpus means CUDA: its numbers index into an inherited CUDA_VISIBLE_DEVICES (a SLURM job's
+    # GPUs) and each child must find its GPU or stop (train.device = "cuda"), never the CPU
+    gpus = (gpu_assignment(args.gpus, os.environ.get("CUDA_VISIBLE_DEVICES"),
+                           torch.cuda.device_count() if torch.cuda.is_available() else 0)
+            if (args.gpus or "").strip() else [])
     slots = gpus or [None]
     queue = list(args.configs)
     running: dict[object, tuple[subprocess.Popen, str]] = {}
@@ -109,6 +116,8 @@ def _cmd_train_many(args) -> int:
                     cmd += ["--out", str(Path(args.out_root) / Path(cfg).stem)]
                 for s in args.set or []:
                     cmd += ["--set", s]
+                if slot is not None:
+                    cmd += ["--set", "train.device='cuda'"]
                 print(f"[gpu {slot if slot is not None else 'cpu'}] start {cfg}", flush=True)
                 running[slot] = (subprocess.Popen(cmd, env=env), cfg)
         time.sleep(1.0)
@@ -297,7 +306,8 @@ def _monitor_thresholds(args, scorer, prog: str) -> dict[str, float] | None:
 
 def _cmd_preflight(args) -> int:
     """The plan of a profile (runs, downloads, disk, device, hours); exit 2 when it cannot run here."""
-    plan = preflight(args.profile, insist=args.insist, check_content=args.check_content)
+    plan = preflight(args.profile, insist=args.insist, check_content=args.check_content,
+                     gpu_memory_gib=args.gpu_memory_gib)
     results_dir(args.profile).mkdir(parents=True, exist_ok=True)
     (results_dir(args.profile) / "preflight.json").write_text(json.dumps(plan, indent=1))
     return 0
@@ -332,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("train-many", help="train several configurations, one per GPU at a time")
     m.add_argument("configs", nargs="+", help="configuration files")
-    m.add_argument("--gpus", default="", help="comma-separated GPU ids, e.g. 0,1,2,3 (empty: CPU, one at a time)")
+    m.add_argument("--gpus", default="", help="comma-separated GPU numbers, e.g. 0,1,2,3: CUDA required; numbers index into an "
+                   "inherited CUDA_VISIBLE_DEVICES (empty: the configs' device, one run at a time)")
     m.add_argument("--out-root", help="parent folder of the run folders")
     m.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
     m.set_defaults(func=_cmd_train_many)
@@ -430,6 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--insist", action="store_true", help="run the paper profile without a GPU")
     f.add_argument("--check-content", action="store_true",
                    help="with an existing DCASE tree, also read every WAV header (rate, channels, length)")
+    f.add_argument("--gpu-memory-gib", type=float, metavar="N",
+                   help="check every run's memory per training step against a card of N GiB "
+                   "(default: the GPU here; on a CPU the estimates are printed without a card)")
     f.set_defaults(func=_cmd_preflight)
 
     r = sub.add_parser("report", help="write results/<profile>/REPORT.md from the saved tables "

@@ -265,7 +265,11 @@ def test_identity_leaves_out_runtime_settings():
     a = RunConfig().with_overrides({"train.num_workers": 0, "train.device": "cpu"})
     b = RunConfig().with_overrides({"train.num_workers": 8, "train.device": "auto"})
     assert a.identity() == b.identity() and a.to_dict() != b.to_dict()
-    assert RUNTIME_KEYS == {"num_workers", "device", "compile"}  # compile: same math, fused kernels
+    # compile: same math, fused kernels; prefetch_factor: how far the loader reads ahead
+    assert RUNTIME_KEYS == {"num_workers", "device", "compile", "prefetch_factor"}
+    # what changes the result stays in the identity: TF32, BatchNorm over processes, accumulation
+    for key, value in (("tf32", False), ("sync_batchnorm", False), ("accumulate", 2)):
+        assert RunConfig().identity() != RunConfig().with_overrides({f"train.{key}": value}).identity()
     assert RunConfig().identity() != RunConfig().with_overrides({"train.seed": 1}).identity()
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -208,3 +212,63 @@ def test_store_dataset_items_and_loader(clips, tmp_path):
     assert targets.dtype == torch.int64
     for i in range(len(clips)):
         assert torch.equal(waves[i], torch.from_numpy(store.read(i)))
+
+
+# --------------------------------------------------------------------------- one build at a time
+
+_BUILDER = """
+import json, os, sys, time
+import pandas as pd
+import asdlib.data.store as store_mod
+real = store_mod._decode
+def slow(*a, **k):  # each clip takes 0.2 s, so the two builds surely overlap
+    time.sleep(0.2)
+    return real(*a, **k)
+store_mod._decode = slow
+clips = pd.read_csv(sys.argv[1], dtype={"machine_id": str})
+while time.time() < float(sys.argv[3]):
+    time.sleep(0.01)
+store = store_mod.build_store(clips, int(sys.argv[4]), name="t", root=sys.argv[2], workers=1)
+meta = json.loads((store.folder / "meta.json").read_text())
+print(json.dumps({"built_by": meta["built_by"], "inode": os.stat(store.folder / "clips.int16").st_ino,
+                  "clips": len(store)}))
+"""
+
+
+def test_two_processes_started_together_build_the_store_once(clips, tmp_path):
+    """Two trainings on an empty cache: one decodes, the other waits for it and reuses its store."""
+    table = tmp_path / "clips.csv"
+    clips.to_csv(table, index=False)
+    root = tmp_path / "cache"
+    start = time.time() + 3.0
+    env = {**os.environ, "PYTHONPATH": str(H.REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    procs = [subprocess.Popen([sys.executable, "-c", _BUILDER, str(table), str(root), str(start), str(N)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e[-2000:] for _, e in outs]
+    reports = [json.loads(o.strip().splitlines()[-1]) for o, _ in outs]
+    assert reports[0]["built_by"] == reports[1]["built_by"]  # one build
+    assert reports[0]["inode"] == reports[1]["inode"]        # the same file, never replaced
+    assert reports[0]["clips"] == reports[1]["clips"] == len(clips)
+    assert sum("waiting for pid" in e for _, e in outs) == 1  # the second said it waited
+    assert len(_folders(root)) == 1  # the store: no temporary folder, no lock file left
+
+
+def test_leftovers_of_killed_builds_are_removed_at_the_next_build(clips, tmp_path):
+    root = tmp_path / "cache"
+    root.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    leftovers = [root / f".t-0123456789abcdef.building-{dead.pid}",               # the old naming
+                 root / f".train-x-0123456789abcdef.building-{host}-{dead.pid}-deadbeef",
+                 root / f".t-0123456789abcdef.old-{host}-{dead.pid}-cafecafe"]
+    alive = root / f".t-0123456789abcdef.building-{host}-{os.getpid()}-0badf00d"  # a build under way
+    other_host = root / f".t-0123456789abcdef.building-elsewhere-{dead.pid}-12345678"
+    for folder in [*leftovers, alive, other_host]:
+        folder.mkdir()
+        (folder / "clips.int16").write_bytes(b"\0" * 64)
+    build_store(clips, N, name="t", root=root, progress=False)
+    assert not any(p.exists() for p in leftovers)
+    assert alive.exists() and other_host.exists()  # a live process's, another host's: kept

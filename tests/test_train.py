@@ -90,7 +90,12 @@ def test_run_writes_log_and_checkpoints(reference_run):
     group = last["optimizer"]["param_groups"][0]
     assert group.get("decoupled_weight_decay", True) and group["weight_decay"] == 0.01  # AdamW
     assert last["scheduler"]["T_max"] == 3 and last["scheduler"]["eta_min"] == pytest.approx(1e-4)
-    assert json.loads((reference_run / "config.json").read_text()) == last["config"]
+    saved = json.loads((reference_run / "config.json").read_text())
+    runtime = saved.pop("runtime")  # what the run really trained with, beside its settings
+    assert saved == last["config"]
+    assert runtime["device"] == "cpu" and runtime["card"] == "CPU" and runtime["precision"] == "fp32"
+    assert runtime["world_size"] == 1 and runtime["batchnorm_batch"] == 8
+    assert "bit for bit" in runtime["resume"] and last["log"]["world_size"] == 1
     net = load_model(reference_run / "checkpoints" / "epoch_0002.pt")
     assert net.checkpoint_epoch == 2 and not net.training and net.label_map == "paper"
 
@@ -197,7 +202,11 @@ def test_ddp_two_processes_on_cpu(tiny_data, data_dir, tmp_path):
     assert log["epoch"].tolist() == [1]
     assert np.isfinite(log["train_loss"][0]) and np.isfinite(log["val_loss"][0])
     assert log["clips"][0] == 22  # 23 clips cut to equal shards of 11 per process
-    assert log["steps"][0] == 3   # per-process batch 8 // 2 = 4: 4 + 4 + 3
+    assert log["steps"][0] == 3   # per-process batch 8 / 2 = 4: 4 + 4 + 3
+    runtime = json.loads((out / "config.json").read_text())["runtime"]
+    assert runtime["world_size"] == 2 and runtime["per_process_batch"] == 4
+    assert runtime["sync_batchnorm"] and runtime["batchnorm_batch"] == 8  # the global batch, as on one GPU
+    assert log["world_size"][0] == 2
     net = load_model(out / "checkpoints" / "last.pt")
     with torch.no_grad():
         assert torch.isfinite(net(torch.zeros(2, int(H.CLIP_SECONDS * 16000)))).all()

@@ -6,16 +6,28 @@ network on a GPU. The store decodes each clip once, in parallel, into
 notebooks. Reads use ``os.pread`` of one clip at a time, so memory stays proportional to the
 batch, not to the 11.6 GB store. A store whose files changed (size or modification time) is
 detected and rebuilt; a build that fails leaves any earlier store untouched.
+
+One build at a time: a lock file beside the store (removed when the build ends) makes a second
+process (``train-many`` on several GPUs, DDP ranks on nodes without a shared cache) wait for the
+first and reuse its store instead of decoding the 11.6 GB again and racing on the final rename. Each build writes into a
+uniquely named ``.building-<host>-<pid>-<random>`` folder, removed when the build fails; one left
+by a killed process (gigabytes at full scale) is removed by the next build on that host.
 Explained in notebook 03_training.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
+import sys
 import time
+import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -127,6 +139,92 @@ def _with_table(store: ClipStore, clips: pd.DataFrame, paths: list[str]) -> Clip
     return ClipStore(store.folder, table, store.num_samples, store.sample_rate)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_leftovers(root: str | Path) -> list[Path]:
+    """Remove the temporary folders (``.building-*``, ``.old-*``) that killed store builds on this host left under ``root``; returns them. Notebook 03."""
+    host, removed = socket.gethostname(), []
+    for tmp in Path(root).glob(".*"):
+        match = re.match(r"^\..+\.(?:building|old)-(.+)$", tmp.name)
+        if not match or not tmp.is_dir():
+            continue
+        parts = match.group(1).split("-")
+        if len(parts) == 1 and parts[0].isdigit():  # written before host names were in it: -<pid>
+            their_host, pid = host, int(parts[0])
+        elif len(parts) >= 3 and parts[-2].isdigit():
+            their_host, pid = "-".join(parts[:-2]), int(parts[-2])
+        else:
+            continue
+        if their_host == host and not _pid_alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path, what: str, progress: bool):
+    """Hold an exclusive lock on the file ``path`` (waiting, with one line, while another process
+    builds); the file is removed on release, so a lock that was released and removed while this
+    process waited is taken again on a fresh file."""
+    said = False
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            if progress and not said:
+                print(f"waiting for {holder} to finish building clip store {what}", file=sys.stderr,
+                      flush=True)
+                said = True
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()  # the holder removed it on release: lock the current file
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        yield
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _fresh(folder: Path, fingerprint: str, skip_bad: bool, clips: pd.DataFrame,
+           paths: list[str], *, warn: bool) -> ClipStore | None:
+    """The store at ``folder`` when it was built from these very files, else None."""
+    if not (folder / "meta.json").is_file():
+        return None
+    meta = json.loads((folder / "meta.json").read_text())
+    if meta.get("fingerprint") != fingerprint:
+        if warn:
+            warnings.warn(f"clip store {folder} is stale (files changed since it was built); rebuilding")
+        return None
+    if meta.get("skipped") and not skip_bad:  # built earlier with skip_bad=True
+        raise StoreBuildError(f"cannot decode {meta['skipped'][0]} (clip store {folder} "
+                              f"left out {len(meta['skipped'])} undecodable clip(s))")
+    return _with_table(open_store(folder), clips, paths)
+
+
 def _decode(path: str, num_samples: int, sample_rate: int) -> np.ndarray:
     wave = load_clip(path, num_samples, sample_rate=sample_rate)
     return np.clip(np.round(wave * 32768.0), -32768, 32767).astype(np.int16)
@@ -142,6 +240,7 @@ def build_store(clips: pd.DataFrame, num_samples: int, *, name: str = "clips",
     modification time changed since it was built, it is rebuilt. A WAV that fails to decode
     stops the build with its name (``skip_bad=True``: skipped with a warning and left out of
     the table). The new store is written beside the old one and swapped in only when complete.
+    One process builds at a time (a lock beside the store); the others wait and reuse it.
     """
     if "path" not in clips.columns:
         raise ValueError("build_store needs a clip table with a 'path' column")
@@ -150,17 +249,24 @@ def build_store(clips: pd.DataFrame, num_samples: int, *, name: str = "clips",
     root = Path(root) if root is not None else cache_dir()
     key, fingerprint = _fingerprint(paths, num_samples, sample_rate)
     folder = root / f"{name}-{key}"
-    if (folder / "meta.json").is_file():
-        meta = json.loads((folder / "meta.json").read_text())
-        if meta.get("fingerprint") == fingerprint:
-            if meta.get("skipped") and not skip_bad:  # built earlier with skip_bad=True
-                raise StoreBuildError(f"cannot decode {meta['skipped'][0]} (clip store {folder} "
-                                      f"left out {len(meta['skipped'])} undecodable clip(s))")
-            return _with_table(open_store(folder), clips, paths)
-        warnings.warn(f"clip store {folder} is stale (files changed since it was built); rebuilding")
+    store = _fresh(folder, fingerprint, skip_bad, clips, paths, warn=False)
+    if store is not None:
+        return store
+    root.mkdir(parents=True, exist_ok=True)
+    with _build_lock(root / f".{name}-{key}.lock", folder.name, progress):
+        store = _fresh(folder, fingerprint, skip_bad, clips, paths, warn=True)  # built meanwhile?
+        if store is not None:
+            return store
+        remove_leftovers(root)
+        return _build(clips, paths, folder, root, name, key, fingerprint, num_samples,
+                      sample_rate, workers, skip_bad, progress)
 
-    tmp = root / f".{name}-{key}.building-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+
+def _build(clips, paths, folder: Path, root: Path, name: str, key: str, fingerprint: str,
+           num_samples: int, sample_rate: int, workers, skip_bad: bool, progress: bool) -> ClipStore:
+    """Decode every clip into a fresh temporary folder and swap it in as ``folder`` (under the lock)."""
+    unique = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = root / f".{name}-{key}.building-{unique}"
     t_start = time.perf_counter()
     tmp.mkdir(parents=True)
     try:
@@ -196,14 +302,14 @@ def build_store(clips: pd.DataFrame, num_samples: int, *, name: str = "clips",
         table.to_csv(tmp / "index.csv", index=False)
         meta = {"key": key, "fingerprint": fingerprint, "num_samples": num_samples,
                 "sample_rate": sample_rate, "clips": len(table), "skipped": [m for _, m in bad],
-                "format_version": FORMAT_VERSION,
+                "format_version": FORMAT_VERSION, "built_by": unique,
                 "build_seconds": round(time.perf_counter() - t_start, 3)}  # for benchmarks/rehearsal.py
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if folder.exists():
-        old = root / f".{name}-{key}.old-{os.getpid()}"
+        old = root / f".{name}-{key}.old-{unique}"
         folder.rename(old)
         tmp.rename(folder)
         shutil.rmtree(old, ignore_errors=True)

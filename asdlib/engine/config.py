@@ -115,6 +115,19 @@ class TrainSettings:
     #: T_max of the cosine schedule in epochs (0: the number of epochs). STgram-MFN trains 301
     #: epochs (its loop runs 0..300) with T_max = 300.
     cosine_t_max: int = 0
+    #: On Ampere and later GPUs, "fp32" convolutions run in TF32 (PyTorch's default, and so the
+    #: authors' under Lightning): true keeps that; false gives strict fp32 (slower). No effect on a CPU.
+    tf32: bool = True
+    #: Under DDP (torchrun), BatchNorm computes its statistics over the global batch, as on one
+    #: GPU (false: each process's own batch / world clips, the faster opt-out).
+    sync_batchnorm: bool = True
+    #: Gradient accumulation: each batch of ``batch_size`` clips runs as this many micro-batches
+    #: (one optimiser step, the same effective batch and mixup draw); BatchNorm then sees
+    #: ``batch_size / accumulate`` clips (stated in the run's config.json). For cards too small
+    #: for the batch (``python -m asdlib preflight`` says when).
+    accumulate: int = 1
+    #: Batches each data loader worker prepares ahead (in /dev/shm): workers x this x batch clips.
+    prefetch_factor: int = 4
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -126,21 +139,26 @@ class TrainSettings:
         if self.batch_unit not in BATCH_UNITS:
             raise ValueError(f"train.batch_unit = {self.batch_unit!r}: expected one of {list(BATCH_UNITS)}")
         for key, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("checkpoint_every", 1),
-                             ("num_workers", 0), ("scheduler_start_epoch", 0), ("cosine_t_max", 0)):
+                             ("num_workers", 0), ("scheduler_start_epoch", 0), ("cosine_t_max", 0),
+                             ("accumulate", 1), ("prefetch_factor", 1)):
             check_whole(f"train.{key}", getattr(self, key), minimum)
         check_whole("train.max_steps_per_epoch", self.max_steps_per_epoch, 1, optional=True)
         check_number("train.lr", self.lr, 0.0, low_open=True)
         check_number("train.weight_decay", self.weight_decay, 0.0)
         check_number("train.eta_min_ratio", self.eta_min_ratio, 0.0, 1.0)
         check_number("train.mixup_alpha", self.mixup_alpha, 0.0)
-        if not isinstance(self.compile, bool):
-            raise ValueError(f"train.compile = {self.compile!r}: expected true or false")
+        for key in ("compile", "tf32", "sync_batchnorm"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"train.{key} = {getattr(self, key)!r}: expected true or false")
+        if self.batch_size % self.accumulate:
+            raise ValueError(f"train.accumulate = {self.accumulate} does not divide train.batch_size = "
+                             f"{self.batch_size}: the micro-batches must make up the batch exactly")
         if not isinstance(self.device, str):
             raise ValueError(f"train.device = {self.device!r}: expected \"auto\", \"cpu\" or \"cuda[:N]\"")
 
 
 #: Settings that may differ between a checkpoint and the run resuming it.
-RUNTIME_KEYS = {"num_workers", "device", "compile"}
+RUNTIME_KEYS = {"num_workers", "device", "compile", "prefetch_factor"}
 
 
 #: A run name: one plain folder name (no path separators, no "..", not hidden).

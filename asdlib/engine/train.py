@@ -16,11 +16,13 @@ The peers of notebook 07 train in this same loop: their step, validation loss, o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import random
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from asdlib.engine.checkpoints import (check_same_config, read_checkpoint, restore_rng_state,
+from asdlib.engine.checkpoints import (ConfigMismatchError, check_same_config, read_checkpoint, restore_rng_state,
                                        save_checkpoint)
 from asdlib.engine.config import RunConfig
+from asdlib.engine.device import (apply_precision, check_precision, cuda_unavailable_reason,
+                                  describe_runtime, resolve_device, runtime_info, shm_problem)
+from asdlib.engine.distributed import per_process_batch, sync_batchnorm
 from asdlib.engine.run_folder import claim_run_folder
 from asdlib.nets.loss import draw_mix
 from asdlib.nets.methods import check_label_map, has_classes, step_output, validation_batch
@@ -47,16 +52,6 @@ from asdlib.nets.peers.build import PER_TYPE_KINDS, PerMachineType, type_of_clas
 from asdlib.data.store import build_store, StoreDataset
 
 # --------------------------------------------------------------------------- small helpers
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """The device to train on: CUDA when present (``auto``), else CPU. Notebook 03."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"train setting device={name!r} but no CUDA GPU is available")
-    return dev
-
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA). Notebook 03."""
@@ -114,8 +109,8 @@ class _StepModule(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, wave, target, perm, lam: float):
-        return step_output(self.net, wave, target, perm, lam)
+    def forward(self, wave, target, perm, lam: float, rows=None):
+        return step_output(self.net, wave, target, perm, lam, rows)
 
 
 # --------------------------------------------------------------------------- data
@@ -167,12 +162,35 @@ def prepare_data(config: RunConfig, *, progress: bool = True, store_root=None) -
 
 
 def _loader(data: TrainData, positions: np.ndarray, batch_size: int, workers: int,
-            device: torch.device) -> torch.utils.data.DataLoader:
+            device: torch.device, prefetch_factor: int = 4) -> torch.utils.data.DataLoader:
     ds = StoreDataset(data.store, positions, data.targets[positions])
     return torch.utils.data.DataLoader(
         ds, batch_size=batch_size, shuffle=False, num_workers=workers,
         pin_memory=device.type == "cuda", persistent_workers=False,
-        prefetch_factor=4 if workers > 0 else None)
+        prefetch_factor=prefetch_factor if workers > 0 else None)
+
+
+class _EpochOrder(torch.utils.data.Sampler):
+    """The store positions of the current epoch, in order; set each epoch, so that one loader
+    (and its workers, kept alive between epochs) serves every epoch."""
+
+    def __init__(self):
+        self.order = np.empty(0, dtype=np.int64)
+
+    def __iter__(self):
+        return iter(self.order.tolist())
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+def _epoch_loader(data: TrainData, sampler: _EpochOrder, batch_size: int, workers: int,
+                  device: torch.device, prefetch_factor: int) -> torch.utils.data.DataLoader:
+    ds = StoreDataset(data.store, np.arange(len(data.store)), data.targets)
+    return torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
+        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+        prefetch_factor=prefetch_factor if workers > 0 else None)
 
 
 # --------------------------------------------------------------------------- window batches
@@ -273,13 +291,19 @@ def build_optimizer(net: nn.Module, s) -> tuple[torch.optim.Optimizer, object]:
     return optimizer, scheduler
 
 
+#: Steps between two reads of the loss on a GPU (each read waits for the GPU); every step on a CPU.
+GPU_SYNC_EVERY = 50
+
+
 def train(config: RunConfig, out_dir: str | Path, *, resume: bool = True, progress: bool = True,
           data: TrainData | None = None, store_root=None, force: bool = False) -> Path:
     """Train one configuration into ``out_dir`` (log, checkpoints), resuming when possible. Notebook 03.
 
     Returns the run folder. ``out_dir/train_log.jsonl`` holds one line per epoch (train loss and
-    accuracy, validation loss and accuracy, lr, seconds, seconds waiting for data). The folder is
-    held for the whole training (``run_folder.claim_run_folder``): a second training of it is
+    accuracy, validation loss and accuracy, lr, seconds, seconds waiting for data, processes).
+    The run prints its device, card, precision and batch at start and writes them into
+    ``config.json`` (``runtime``); ``device = "auto"`` falling back to the CPU says why. The folder
+    is held for the whole training (``run_folder.claim_run_folder``): a second training of it is
     refused, and so is a folder of unrelated files unless ``force``.
     """
     out_dir = Path(out_dir)
@@ -297,6 +321,8 @@ def _train_in_claimed_folder(config: RunConfig, out_dir: Path, *, resume: bool, 
     """``train`` once its folder is held (rank 0 holds it under DDP)."""
     world, rank, local_rank = _dist_info()
     distributed = world > 1
+    s = config.train
+    per_rank_batch = per_process_batch(s.batch_size, world, s.accumulate)  # before anything starts
     if distributed and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() and config.train.device != "cpu" else "gloo"
         dist.init_process_group(backend)
@@ -305,6 +331,8 @@ def _train_in_claimed_folder(config: RunConfig, out_dir: Path, *, resume: bool, 
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
     main = rank == 0
+    check_precision(device, s.precision)
+    apply_precision(device, s.tf32)
     amp = config.train.precision == "bf16"  # bf16 autocast, opt-in; the authors trained in fp32
     seed_everything(config.train.seed)
 
@@ -316,6 +344,18 @@ def _train_in_claimed_folder(config: RunConfig, out_dir: Path, *, resume: bool, 
         if distributed:
             raise ValueError("train.batch_unit = \"windows\" trains on one process (the models are small); "
                              "run it without torchrun")
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    shm = shm_problem(s.num_workers * local_world, s.prefetch_factor, per_rank_batch,
+                      config.model.num_samples)
+    if shm and s.batch_unit == "clips":
+        raise ValueError(f"{config.name}: {shm}")
+    info = runtime_info(device, s.precision, s.tf32, world=world, batch_size=s.batch_size,
+                        accumulate=s.accumulate, sync_batchnorm=s.sync_batchnorm)
+    if main:
+        if config.train.device == "auto" and device.type == "cpu":
+            print(f"{config.name}: warning: {cuda_unavailable_reason()}; training on the CPU "
+                  "(set train.device = \"cuda\" to stop instead)", file=sys.stderr, flush=True)
+        print(describe_runtime(config.name, info), flush=True)
     ckpt_dir = out_dir / "checkpoints"
     if main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -323,7 +363,6 @@ def _train_in_claimed_folder(config: RunConfig, out_dir: Path, *, resume: bool, 
     if data is None:
         data = prepare_data(config, progress=progress and main, store_root=store_root)
     net = build_model(config.model).to(device)
-    s = config.train
     optimizer, scheduler = build_optimizer(net, s)
 
     start_epoch = 1
@@ -332,6 +371,11 @@ def _train_in_claimed_folder(config: RunConfig, out_dir: Path, *, resume: bool, 
     if resume and last.is_file():
         ckpt = read_checkpoint(last)
         check_same_config(ckpt, config, last)
+        before = (ckpt.get("log") or {}).get("world_size")
+        if before is not None and int(before) != world:
+            raise ConfigMismatchError(
+                f"{last} was trained on {before} process(es), this run has {world}: resume it with "
+                f"the same number (torchrun --nproc_per_node {before}), or start over with --no-resume")
         net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -346,45 +390,69 @@ def _train_in_claimed_folder(config: RunConfig, out_dir: Path, *, resume: bool, 
     elif main and log_path.exists():
         log_path.unlink()
     if main:  # only now: a refused resume must leave the run's config.json as it was
-        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+        (out_dir / "config.json").write_text(json.dumps({**config.to_dict(), "runtime": info}, indent=1))
 
+    if distributed and s.sync_batchnorm:  # BatchNorm over the global batch, as on one GPU
+        net = sync_batchnorm(net, device)
     step_module = _StepModule(net)
     if distributed:
+        # static_graph: the same parameters are used every step (fc_out never is, as in the
+        # authors' code), so DDP finds the unused ones once instead of searching every step; a
+        # per-machine-type model uses only the types in each batch, so it searches every step
+        varying = isinstance(net, PerMachineType)
         step_module = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[local_rank] if device.type == "cuda" else None,
-            find_unused_parameters=True)  # fc_out is built but never used, as in the authors' code
+            static_graph=not varying, find_unused_parameters=varying)
     if s.compile:  # opt-in: the same step through torch.compile (fused kernels, same fp32 math)
         step_module = torch.compile(step_module)
 
-    per_rank_batch = max(1, s.batch_size // world)
     val_loader = _loader(data, data.val_idx, per_rank_batch, 0, device) if len(data.val_idx) else None
     kill_after = int(os.environ.get("ASDLIB_KILL_AFTER_STEPS", "0"))  # test hook: kill -9 mid-run
+    sync_every = GPU_SYNC_EVERY if device.type == "cuda" else 1
     steps_done = 0
     windows, window_length = None, 0
     if s.batch_unit == "windows":  # log-Mel frames of every training clip, once (deterministic)
         windows = window_frames(net, data, data.train_idx, device, progress and main,
                                 whole_clips=config.model.whole_clips)
         window_length = next(iter(net.models.values())).frames
+        epoch_order, loader = None, None
+    else:  # one loader for every epoch: its workers stay alive (persistent_workers)
+        epoch_order = _EpochOrder()
+        loader = _epoch_loader(data, epoch_order, per_rank_batch, s.num_workers, device,
+                               s.prefetch_factor)
 
     for epoch in range(start_epoch, s.epochs + 1):
         rng, gen = epoch_generators(s.seed, epoch)
         if windows is not None:  # IDNN, the DCASE autoencoder: batches of windows of one type
             net.train()
             t_epoch, wait = time.perf_counter(), 0.0
-            loss_sum, acc_sum, seen, steps_epoch = 0.0, 0.0, 0, 0
+            acc_sum, seen, steps_epoch = 0.0, 0, 0
+            loss_total = torch.zeros((), device=device)  # summed on the device, read every sync_every steps
+            pending, first = torch.zeros((), device=device), steps_done + 1
             for kind, w, _ in window_batches(windows, s.batch_size, window_length, rng, s.max_steps_per_epoch):
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    loss = net.models[kind].window_loss(w.to(device, non_blocking=True)).float()
-                value = _finite_loss(loss, config, epoch, steps_done + 1, optimizer, where=f"{kind}, ")
+                w = w.to(device, non_blocking=True)
+                check = sync_every == 1 or (steps_epoch + 1) % sync_every == 0
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                parts = w.chunk(s.accumulate)  # train.accumulate: micro-batches, one step
+                for j, part in enumerate(parts):
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                        loss = net.models[kind].window_loss(part).float() * (len(part) / len(w))
+                    pending = pending + loss.detach()
+                    if check and j == len(parts) - 1:  # before the optimiser step
+                        where = f"{kind}, " if first == steps_done + 1 else f"in one of steps {first}-{steps_done + 1}, "
+                        _finite_loss(pending, config, epoch, steps_done + 1, optimizer, where=where)
+                        pending, first = torch.zeros((), device=device), steps_done + 2
+                    loss.backward()
+                    loss_total += loss.detach() * len(w)
                 optimizer.step()
-                loss_sum += value * len(w)
                 seen += len(w)
                 steps_epoch += 1
                 steps_done += 1
                 if kill_after and steps_done >= kill_after:
                     os.kill(os.getpid(), signal.SIGKILL)
+            if first <= steps_done:  # the steps since the last check, before anything is saved
+                _finite_loss(pending, config, epoch, steps_done, optimizer, where=f"in one of steps {first}-{steps_done}, ")
+            loss_sum = float(loss_total)
         else:
             order = data.train_idx[rng.permutation(len(data.train_idx))]
             order = order[: len(order) - len(order) % world][rank::world]  # equal shards
@@ -392,48 +460,70 @@ def _train_in_claimed_folder(config: RunConfig, out_dir: Path, *, resume: bool, 
                 order = order[:-1]  # BatchNorm cannot train on a last batch of one clip
             if s.max_steps_per_epoch:  # smoke profile, rehearsals, tests: the first N batches only
                 order = order[: int(s.max_steps_per_epoch) * per_rank_batch]
-            loader = _loader(data, order, per_rank_batch, s.num_workers, device)
+            epoch_order.order = order
             steps_epoch = len(loader)
             net.train()
             t_epoch = time.perf_counter()
             wait = 0.0
-            loss_sum, acc_sum, seen = 0.0, 0.0, 0
+            # running sums stay on the device: the step never waits for the GPU to read them
+            loss_total = torch.zeros((), device=device)
+            acc_total = torch.zeros((), device=device)
+            pending = torch.zeros((), device=device)  # losses since the last finiteness check
+            seen = 0
             bar = tqdm(total=len(loader), desc=f"{config.name} epoch {epoch}/{s.epochs}",
                        disable=not (progress and main), leave=False, unit="batch")
             t_wait = time.perf_counter()
-            for wave, target in loader:
+            for k, (wave, target) in enumerate(loader, 1):
                 wait += time.perf_counter() - t_wait
                 wave = wave.to(device, non_blocking=True)
                 target = target.to(device, non_blocking=True)
                 lam, perm = draw_mix(len(target), s.mixup_alpha, rng, gen, device)
                 y_a, y_b = target, target[perm]
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    out = step_module(wave, y_a, perm, lam)
-                if out.dim() == 0:  # a reconstruction model: the step gave its loss
-                    loss, logits = out.float(), None
-                else:
-                    logits = out.float()
-                    loss = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
-                try:
-                    value = _finite_loss(loss, config, epoch, steps_done + 1, optimizer)
-                except NonFiniteLossError:
-                    bar.close()
-                    raise
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
                 n = len(target)
-                loss_sum += value * n
-                if logits is not None:
-                    acc_sum += (logits.argmax(1) == y_a).float().sum().item()
+                parts = (torch.arange(n, device=device).chunk(s.accumulate) if s.accumulate > 1
+                         else [None])
+                check = sync_every == 1 or k % sync_every == 0 or k == steps_epoch
+                optimizer.zero_grad(set_to_none=True)
+                for j, rows in enumerate(parts):
+                    share = 1.0 if rows is None else len(rows) / n
+                    ya, yb = (y_a, y_b) if rows is None else (y_a[rows], y_b[rows])
+                    quiet = (step_module.no_sync() if distributed and j < len(parts) - 1
+                             else contextlib.nullcontext())
+                    with quiet:
+                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                            out = step_module(wave, y_a, perm, lam, rows)
+                        if out.dim() == 0:  # a reconstruction model: the step gave its loss
+                            loss, logits = out.float(), None
+                        else:
+                            logits = out.float()
+                            loss = lam * F.cross_entropy(logits, ya) + (1 - lam) * F.cross_entropy(logits, yb)
+                        loss = loss * share
+                        pending = pending + loss.detach()
+                        if check and j == len(parts) - 1:  # before the optimiser step
+                            first = steps_done + 1 - (k - 1) % sync_every
+                            where = "" if first == steps_done + 1 else f"in one of steps {first}-{steps_done + 1}, "
+                            try:
+                                _finite_loss(pending, config, epoch, steps_done + 1, optimizer, where=where)
+                            except NonFiniteLossError:
+                                bar.close()
+                                raise
+                            pending = torch.zeros((), device=device)
+                        loss.backward()
+                    loss_total += loss.detach() * n
+                    if logits is not None:
+                        acc_total += (logits.detach().argmax(1) == ya).sum()
+                optimizer.step()
                 seen += n
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{acc_sum / seen:.2f}")
+                if progress and main and (sync_every == 1 or k % sync_every == 0):
+                    bar.set_postfix(loss=f"{float(loss_total) / seen:.3f}",
+                                    acc=f"{float(acc_total) / seen:.2f}")
                 steps_done += 1
                 if kill_after and steps_done >= kill_after:
                     os.kill(os.getpid(), signal.SIGKILL)
                 t_wait = time.perf_counter()
             bar.close()
+            loss_sum, acc_sum = float(loss_total), float(acc_total)
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t_epoch
@@ -444,7 +534,7 @@ def _train_in_claimed_folder(config: RunConfig, out_dir: Path, *, resume: bool, 
                "train_acc": acc_sum / max(seen, 1) if has_classes(net) else None,
                "lr": lr, "seconds": seconds,
                "data_wait_seconds": wait, "data_wait_fraction": wait / max(seconds, 1e-9),
-               "steps": steps_epoch,
+               "steps": steps_epoch, "world_size": world,
                **({"windows": seen, "clips": len(data.train_idx)} if windows is not None else {"clips": seen * world})}
         if val_loader is not None and main:
             row.update(validate(net, val_loader, device, amp))

@@ -12,7 +12,17 @@ Explained in notebook 02_features (Wavegram) and 06_attention (the 0.5 floor).
 
 from __future__ import annotations
 
+import contextlib
+
+import torch
 from torch import Tensor, nn
+
+
+def float32_region(device: torch.device):
+    """A block computed in float32 even under autocast on ``device`` (a no-op where autocast does not exist, e.g. the ``meta`` device). Notebook 02."""
+    if device.type in ("cpu", "cuda", "xpu", "mps", "hpu"):
+        return torch.autocast(device_type=device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 class _Separable(nn.Module):

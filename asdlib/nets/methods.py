@@ -90,13 +90,26 @@ def has_classes(net: nn.Module) -> bool:
     return hasattr(net, "arcface")
 
 
-def step_output(net: nn.Module, wave: Tensor, target: Tensor, perm: Tensor, lam: float) -> Tensor:
+def step_output(net: nn.Module, wave: Tensor, target: Tensor, perm: Tensor, lam: float,
+                rows: Tensor | None = None) -> Tensor:
     """One training step's output: margin logits on the mixed batch (batch, classes), or the loss itself (a 0-d tensor). Notebook 07.
 
     ``lam`` and ``perm`` are the trainer's mixup draw (``lam = 1``: no mixing). The proposed
     model and STgram-MFN mix the waveforms; TASTgram-MFN (Noisy-ArcMix) mixes the waveform and
     its log-Mel with the same ``lam`` and partner; the reconstruction models ignore the draw.
+    ``rows``: only these clips of the batch (a micro-batch of gradient accumulation), each mixed
+    with the same partner as in the whole batch; the output then has ``len(rows)`` rows.
     """
+    if rows is not None:
+        own, partner, target = wave[rows], wave[perm[rows]], target[rows]
+        if isinstance(net, PerMachineType):
+            return net.training_loss(own, target)
+        if lam == 1.0:
+            return net.logits(own, target)
+        mixed = lam * own + (1.0 - lam) * partner
+        if isinstance(net, TASTgramMFN):
+            return net.logits(mixed, target, lam * net.log_mel(own) + (1.0 - lam) * net.log_mel(partner))
+        return net.logits(mixed, target)
     if isinstance(net, PerMachineType):
         return net.training_loss(wave, target)
 

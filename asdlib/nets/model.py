@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from asdlib.data.dcase import NUM_CLASSES, SAMPLE_RATE
 from asdlib.nets.features import HOP, N_MELS, LogMel, Wavegram, num_frames
-from asdlib.nets.layers import SeparableConv2d
+from asdlib.nets.layers import SeparableConv2d, float32_region
 from asdlib.nets.loss import ArcFace
 from asdlib.nets.mobilefacenet import MobileFaceNet
 from asdlib.nets.peers.build import build_peer, peer_parameter_counts
@@ -162,7 +162,7 @@ class ASDNet(nn.Module):
         """Stacked features X, (batch, channels, 128, frames): log-Mel first, then Wavegram."""
         parts = []
         # Features are always computed in float32, also under mixed precision.
-        with torch.autocast(device_type=wave.device.type, enabled=False):
+        with float32_region(wave.device):
             wave = wave.float()
             if self.logmel is not None:
                 parts.append(self.logmel(wave))

@@ -3,7 +3,11 @@
 ``preflight`` prints the runs, the downloads still needed, the disk, the device and a per-run
 plan of training hours (``training_plan``, from ``estimate_step_seconds``: measured per network
 on a GPU; on a CPU the proposed network's step is measured and the others scaled by their MACs
-per clip), and stops (``SystemExit(2)``) on a too-small disk, no network or no GPU.
+per clip), each run's memory per training step (``memory_plan``: estimated from the
+activations counted on the ``meta`` device, measured on a GPU) against the card, with what to
+do when a run does not fit, and /dev/shm against the data loader workers; it stops
+(``SystemExit(2)``) on a too-small disk, no network, no GPU, a run that does not fit the GPU
+or too small a /dev/shm.
 ``python -m asdlib preflight --profile P`` runs it (``run_all.sh`` does, first).
 Explained in notebooks 01_data and 03_training.
 """
@@ -26,6 +30,8 @@ from asdlib.data.download import check_network as network_ok
 from asdlib.data.local_data import DataTreeError, existing_tree
 from asdlib.engine.complexity import count_macs
 from asdlib.engine.config import RunConfig, profile_configs
+from asdlib.engine.device import shm_problem
+from asdlib.engine.memory import GiB, fitting_accumulate, memory_advice, step_memory, usable_bytes
 from asdlib.engine.train import build_optimizer, resolve_device
 from asdlib.nets.loss import draw_mix
 from asdlib.nets.methods import step_output
@@ -103,14 +109,44 @@ def training_plan(profile: str, runs, seeds: int, step_seconds) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def memory_plan(profile: str, runs, card_bytes: int | None = None, card: str = "the GPU",
+                measured: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Per run: the estimated (and, where given, measured) peak GiB of a training step, and the advice lines for the runs that do not fit a card of ``card_bytes``. Notebook 03.
+
+    ``measured`` maps run names to peaks measured on the GPU (bytes; -1: the measurement ran out
+    of memory), which then decide.
+    """
+    rows, advice = [], []
+    for name in runs:
+        config = run_config(profile, name)
+        micro = config.train.batch_size // config.train.accumulate
+        peak = step_memory(config)["peak"]
+        got = (measured or {}).get(name)
+        row = {"run": name, "batch": micro, "estimated_gib": round(peak / GiB, 2)}
+        if measured is not None:
+            row["measured_gib"] = None if got is None else ("out of memory" if got < 0 else round(got / GiB, 2))
+        if card_bytes:
+            out_of_memory = got is not None and got < 0  # the measurement itself ran out of memory
+            decide = max(peak, card_bytes) if out_of_memory else (got if got is not None else peak)
+            k = fitting_accumulate(config, decide, card_bytes)
+            row["fits"] = k is None
+            line = memory_advice(name, config, decide, card_bytes, card, measured=got is not None)
+            if line:
+                advice.append(line.replace(f"needs ~{decide / GiB:.1f} GiB (measured)",
+                                           "ran out of memory when measured") if out_of_memory else line)
+        rows.append(row)
+    return pd.DataFrame(rows), advice
+
+
 def preflight(profile: str, *, insist: bool = False, runs=None, check_network: bool = True,
-              check_content: bool = False) -> dict:
+              check_content: bool = False, gpu_memory_gib: float | None = None) -> dict:
     """Print the plan of a profile and stop early (SystemExit) on a too-small disk, no network or no GPU. Notebook 01.
 
     ``insist=True`` goes on without a GPU (the time estimate is shown first). An existing DCASE
     tree at ``asdlib.paths.dcase_dir()`` (``run_all.sh --data-root``) that matches the file counts
     (and, with ``check_content=True``, every WAV header) needs neither archives nor network; one
-    that differs stops the preflight with the groups that differ.
+    that differs stops the preflight with the groups that differ. ``gpu_memory_gib``: plan the
+    memory for a card of that size (default: the GPU here, if any).
     """
     p = get_profile(profile)
     runs = list(runs or profile_configs(profile))
@@ -148,6 +184,15 @@ def preflight(profile: str, *, insist: bool = False, runs=None, check_network: b
                         "missing (place them under data/dcase2020 or retry online)")
     cuda = torch.cuda.is_available()
     precision = precision_override() or "fp32"
+    card, card_bytes = None, None
+    if gpu_memory_gib:
+        card, card_bytes = f"a {gpu_memory_gib:g} GiB card", int(gpu_memory_gib * GiB)
+    elif cuda:
+        props = torch.cuda.get_device_properties(0)
+        card, card_bytes = props.name, int(props.total_memory)
+    memory, advice = memory_plan(profile, runs, card_bytes, card or "the GPU")
+    too_big = {line.split(":", 1)[0] for line in advice}
+    peaks: dict[str, int] = {}
     seeds = seed_count(profile)
     measured: dict[tuple, float] = {}
 
@@ -156,10 +201,22 @@ def preflight(profile: str, *, insist: bool = False, runs=None, check_network: b
         # ten-second clips takes ~1 min and ~12 GB RAM, so only the proposed network is timed
         # (8 clips, scaled to the batch) and the others are scaled by their MACs per clip.
         if cuda:
-            key = (json.dumps(config.model.to_dict(), sort_keys=True), config.train.batch_size)
+            # a run that does not fit is timed at the micro-batch that does (train.accumulate)
+            k = fitting_accumulate(config, step_memory(config)["peak"], card_bytes) if config.name in too_big else None
+            k = k or 1
+            key = (json.dumps(config.model.to_dict(), sort_keys=True), config.train.batch_size, k)
             if key not in measured:
-                measured[key] = estimate_step_seconds("auto", config.train.batch_size,
-                                                      precision=precision, config=config)
+                torch.cuda.reset_peak_memory_stats()
+                try:
+                    measured[key] = k * estimate_step_seconds("auto", config.train.batch_size // k,
+                                                              precision=precision, config=config)
+                except torch.cuda.OutOfMemoryError:
+                    measured[key] = float("nan")
+                    peaks[config.name] = -1
+                else:
+                    if k == 1:
+                        peaks[config.name] = int(torch.cuda.max_memory_allocated())
+                torch.cuda.empty_cache()
             return measured[key]
         if "cpu" not in measured:
             measured["cpu"] = estimate_step_seconds("cpu", 8, 1, precision=precision) / 8
@@ -168,6 +225,8 @@ def preflight(profile: str, *, insist: bool = False, runs=None, check_network: b
                 * _macs_at_10s(config.model) / measured["macs"])
 
     table = training_plan(profile, runs, seeds, step_seconds)
+    if cuda and not gpu_memory_gib:  # what the GPU measured decides (-1: out of memory)
+        memory, advice = memory_plan(profile, runs, card_bytes, card, peaks)
     hours = float(table["hours"].sum())
     step = float(table.set_index("run")["step_seconds"].get("proposed", table["step_seconds"].iloc[0]))
     device = torch.cuda.get_device_name(0) if cuda else "CPU (no GPU)"
@@ -179,8 +238,31 @@ def preflight(profile: str, *, insist: bool = False, runs=None, check_network: b
           .to_string(index=False))
     print(f"-> ~{hours:.1f} h of training for {int(table['repeats'].sum())} trainings "
           "(training steps only, one device)")
+    how = ("estimated: the activations a step saves, counted on the meta device, + weights, "
+           "gradients, optimiser state" + ("; measured on this GPU where it ran" if cuda and not gpu_memory_gib else ""))
+    print(f"Memory per training step ({how}):")
+    print(memory.to_string(index=False))
+    if card_bytes:
+        print(f"Card: {card}" + ("" if "GiB" in card else f", {card_bytes / GiB:.1f} GiB")
+              + f" (a step may use ~{usable_bytes(card_bytes) / GiB:.1f} GiB: 10 % of it and 1 GiB are "
+              "kept for the CUDA context and cuDNN); "
+              + ("every run fits." if not advice else f"{len(advice)} run(s) do not fit:"))
+        for line in advice:
+            print(f"MEMORY: {line}")
+    else:
+        print("No GPU here: pass --gpu-memory-gib N to check the runs against a card of N GiB.")
+    shm = sorted({msg for name in runs for c in [run_config(profile, name)]
+                  if c.train.batch_unit == "clips"
+                  for msg in [shm_problem(c.train.num_workers, c.train.prefetch_factor,
+                                          c.train.batch_size, c.model.num_samples)] if msg})
+    for msg in shm:
+        problems.append(f"shared memory: {msg}")
     plan.update({"device": device, "precision": precision, "step_seconds": step, "seeds": seeds,
-                 "estimated_hours": hours, "plan": table.to_dict("records")})
+                 "estimated_hours": hours, "plan": table.to_dict("records"),
+                 "memory": memory.to_dict("records"), "memory_advice": advice,
+                 "card": card, "card_gib": None if not card_bytes else card_bytes / GiB})
+    if cuda and advice and not gpu_memory_gib:
+        problems.append(f"{len(advice)} run(s) do not fit {card}: follow the MEMORY lines above")
     if not cuda and not insist:
         problems.append(f"no CUDA GPU: the paper profile would take ~{hours:.0f} h on this CPU; "
                         "run on a GPU, or pass --insist to run anyway")

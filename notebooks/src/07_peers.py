@@ -331,6 +331,7 @@ keys.groupby(keys["our_key"].str.split(".").str[0]).size().rename("keys").to_fra
 
 # %%
 if stgram_weights:
+    from asdlib.engine.device import resolve_device
     from asdlib.engine.evaluate import evaluation_clips, metric_tables, score_clips
     from asdlib.study.stgram_weights import fetch_stgram_weights, load_stgram_weights
 
@@ -338,7 +339,7 @@ if stgram_weights:
     released = load_stgram_weights(weights)
     clips = evaluation_clips(run_config(profile, "stgram_mfn").data.root_path(), "distinct",
                              labelled_only=True)
-    scored = score_clips(released, clips)
+    scored = score_clips(released, clips, device=resolve_device("auto"))  # the GPU when there is one
     released_tables = metric_tables(scored, "distinct", pooled=True)
     save_table(released_tables["per_type"], "stgram_released_weights", out,
                caption=f"{banner}: STgram-MFN's released weights scored by this code (official metric)")

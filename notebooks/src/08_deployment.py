@@ -47,6 +47,7 @@ insist = False         # train the paper profile even without a GPU (run_all.sh 
 latency_clips = 6      # bundled real clips per path in the live latency check (the benchmark: 31)
 
 # %%
+import copy
 import json
 import shutil
 import subprocess
@@ -68,6 +69,7 @@ from asdlib.deploy.thresholds import (fit_gamma, fit_thresholds, gamma_threshold
 from asdlib.engine.checkpoints import (load_model)
 from asdlib.engine.complexity import (count_macs, per_clip_latency)
 from asdlib.engine.cpu import (configure_threads)
+from asdlib.engine.device import (apply_precision, resolve_device)
 from asdlib.engine.evaluate import (evaluation_clips, score_checkpoint, score_clips)
 from asdlib.nets.authors_network import (authors_model_from)
 from asdlib.nets.features import (LogMel)
@@ -198,7 +200,11 @@ pd.Series(scorer.metadata).drop("model_config")
 data_root = run_config(profile, "proposed").data.root_path()
 onnx_tables = score_checkpoint(load_scorer(onnx_path), data_root, work / "scores_onnx", progress=False)
 clips = evaluation_clips(data_root, net.label_map, labelled_only=True)
-pytorch = score_clips(net, clips, batch_size=32, progress=False)
+# the PyTorch scores on the GPU when there is one (strict fp32, no TF32, so the comparison with
+# ONNX on the CPU stays a comparison of two fp32 computations), on a copy: `net` stays on the CPU
+device = resolve_device("auto")
+apply_precision(device, tf32=False)
+pytorch = score_clips(copy.deepcopy(net), clips, batch_size=32, progress=False, device=device)
 via_scorer = score_clips(scorer, clips, batch_size=32, progress=False)
 print(f"{len(clips)} test clips: max |PyTorch - ONNX| score = "
       f"{np.abs(pytorch['score'] - via_scorer['score']).max():.2e}")

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from asdlib.nets.layers import float32_region
 from asdlib.data.dcase import SAMPLE_RATE
 from asdlib.nets.features import N_MELS
 from asdlib.nets.peers.logmel import PeerLogMel, frame_windows
@@ -87,7 +88,7 @@ class DCASEAutoencoder(WindowRegression):
 
     def windows(self, wave: Tensor) -> Tensor:
         """The 5-frame log-Mel windows of each clip, (batch, windows, frames * n_mels)."""
-        with torch.autocast(device_type=wave.device.type, enabled=False):
+        with float32_region(wave.device):
             return frame_windows(self.logmel(wave.float()), self.frames)
 
     def forward(self, wave: Tensor) -> tuple[Tensor, Tensor]:

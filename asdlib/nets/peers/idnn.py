@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from asdlib.nets.layers import float32_region
 from asdlib.data.dcase import SAMPLE_RATE
 from asdlib.nets.features import N_MELS
 from asdlib.nets.peers.dcase_ae import WindowRegression, keras_dense_init
@@ -51,7 +52,7 @@ class IDNN(WindowRegression):
 
     def split(self, wave: Tensor) -> tuple[Tensor, Tensor]:
         """(context, centre): the outer frames (batch, windows, (frames - 1) * n_mels) and the centre frame (batch, windows, n_mels)."""
-        with torch.autocast(device_type=wave.device.type, enabled=False):
+        with float32_region(wave.device):
             w = frame_windows(self.logmel(wave.float()), self.frames)
         w = w.reshape(*w.shape[:2], self.frames, self.n_mels)
         c = self.frames // 2

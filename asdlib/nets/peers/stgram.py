@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from asdlib.nets.layers import float32_region
 from asdlib.data.dcase import NUM_CLASSES, SAMPLE_RATE
 from asdlib.nets.features import HOP, N_FFT, N_MELS, num_frames
 from asdlib.nets.loss import ArcFace, anomaly_score
@@ -89,7 +90,7 @@ class STgramMFN(nn.Module):
 
     def features(self, wave: Tensor) -> Tensor:
         """Stacked features (batch, 2, 128, frames): log-Mel first, then the Tgram (the peer's order)."""
-        with torch.autocast(device_type=wave.device.type, enabled=False):
+        with float32_region(wave.device):
             wave = wave.float()
             return torch.stack([self.logmel(wave), self.tgram(wave)], dim=1)
 

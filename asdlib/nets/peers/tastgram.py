@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from asdlib.nets.layers import float32_region
 from asdlib.data.dcase import NUM_CLASSES, SAMPLE_RATE
 from asdlib.nets.features import N_MELS, num_frames
 from asdlib.nets.loss import ArcFace, anomaly_score, mixup, noisy_arcmix_loss
@@ -67,13 +68,13 @@ class TASTgramMFN(nn.Module):
 
     def log_mel(self, wave: Tensor) -> Tensor:
         """The log-Mel of ``wave`` in float32, (batch, 128, frames)."""
-        with torch.autocast(device_type=wave.device.type, enabled=False):
+        with float32_region(wave.device):
             return self.logmel(wave.float())
 
     def features(self, wave: Tensor, mel: Tensor | None = None) -> Tensor:
         """Stacked features (batch, 3, 128, frames): Tgram, log-Mel, attention gram (the peer's order)."""
         mel = self.log_mel(wave) if mel is None else mel
-        with torch.autocast(device_type=wave.device.type, enabled=False):
+        with float32_region(wave.device):
             tgram = self.tgram(wave.float())
             return torch.stack([tgram, mel.float(), self.temporal_attention(mel.float())], dim=1)
 
