@@ -37,8 +37,13 @@ LOCK_NAME = ".asdlib.lock"
 MANIFEST = "MANIFEST.json"
 #: errno values that mean "no room to write" (a full disk, a quota, a file-size limit).
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-#: Temporary names made here carry the writing process's PID: ``.<name>.<pid>.<random>.tmp``.
-_TMP_RE = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{12}\.(tmp|partial|old)$")
+#: Temporary names made here carry the writing host and process: ``.<name>.<host>-<pid>.<random>.tmp``
+#: (a folder on a shared disk may hold those of live processes on other hosts: never removed).
+_TMP_RE = re.compile(r"^\..+\.([A-Za-z0-9_-]+)-(\d+)\.[0-9a-f]{12}\.(tmp|partial|old)$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
 
 
 class OutOfSpaceError(OSError):
@@ -80,7 +85,7 @@ def out_of_space(path: Path, needed: int | None, error: OSError) -> OutOfSpaceEr
 
 
 def _tmp_name(target: Path, kind: str = "tmp") -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.{kind}")
+    return target.with_name(f".{target.name}.{_host()}-{os.getpid()}.{uuid.uuid4().hex[:12]}.{kind}")
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes | memoryview) -> Path:
@@ -103,14 +108,14 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes | memoryview) -> Pat
 
 
 def remove_leftovers(folder: str | os.PathLike) -> list[Path]:
-    """Remove the temporary files and folders (ours: ``.<name>.<pid>.<hex>.tmp|partial|old``) of processes that no longer run; the paths removed. Notebook 03."""
+    """Remove the temporary files and folders (ours: ``.<name>.<host>-<pid>.<hex>.tmp|partial|old``) of this host's processes that no longer run; the paths removed. Notebook 03."""
     folder = Path(folder)
     removed = []
     if not folder.is_dir():
         return removed
     for p in folder.iterdir():
         m = _TMP_RE.match(p.name)
-        if m is None or pid_alive(int(m.group(1))):
+        if m is None or m.group(1) != _host() or pid_alive(int(m.group(2))):
             continue
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)

@@ -23,7 +23,7 @@ import torch
 import engine_helpers as H
 from asdlib.engine.config import RunConfig
 from asdlib.engine.run_folder import claim_run_folder, is_run_folder
-from asdlib.folders import LOCK_NAME, MANIFEST, FolderBusyError, FolderLock, remove_leftovers
+from asdlib.folders import LOCK_NAME, MANIFEST, FolderBusyError, FolderLock, _host, remove_leftovers
 from test_cli import cli
 
 
@@ -119,14 +119,16 @@ def test_leftovers_of_dead_processes_are_removed_when_the_folder_is_claimed(tmp_
     ckpts.mkdir(parents=True)
     dead = subprocess.run([H.PYTHON, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    stale = [ckpts / f".last.pt.{dead}.0123456789ab.tmp", ckpts / "last.pt.tmp"]
-    live = ckpts / f".epoch_0001.pt.{os.getpid()}.0123456789ab.tmp"
-    for p in [*stale, live]:
+    host = _host()
+    stale = [ckpts / f".last.pt.{host}-{dead}.0123456789ab.tmp", ckpts / "last.pt.tmp"]
+    live = ckpts / f".epoch_0001.pt.{host}-{os.getpid()}.0123456789ab.tmp"
+    elsewhere = ckpts / f".epoch_0002.pt.otherhost-{dead}.0123456789ab.tmp"  # maybe alive there
+    for p in [*stale, live, elsewhere]:
         p.write_bytes(b"partial")
     (ckpts / "last.pt").write_bytes(b"kept")
     claim_run_folder(tmp_path / "run").release()
     assert not any(p.exists() for p in stale)
-    assert live.exists() and (ckpts / "last.pt").read_bytes() == b"kept"
+    assert live.exists() and elsewhere.exists() and (ckpts / "last.pt").read_bytes() == b"kept"
 
 
 # --------------------------------------------------------------------------- a full disk
@@ -230,10 +232,11 @@ def test_non_finite_scores_are_never_written(reference_run, tiny_data, data_dir,
 
 
 def test_remove_leftovers_keeps_what_is_not_ours(tmp_path):
-    (tmp_path / ".x.999999999.0123456789ab.partial").mkdir()
-    (tmp_path / ".x.999999999.0123456789ab.partial" / "f").write_text("")
+    dead = f".x.{_host()}-999999999.0123456789ab.partial"
+    (tmp_path / dead).mkdir()
+    (tmp_path / dead / "f").write_text("")
     (tmp_path / "x.partial").mkdir()
     (tmp_path / ".notes.txt").write_text("")
     removed = remove_leftovers(tmp_path)
-    assert [p.name for p in removed] == [".x.999999999.0123456789ab.partial"]
+    assert [p.name for p in removed] == [dead]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".notes.txt", "x.partial"]

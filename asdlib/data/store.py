@@ -39,6 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from asdlib.data.dcase import SAMPLE_RATE
+from asdlib.folders import pid_alive
 from asdlib.paths import cache_dir
 from asdlib.data.audio import load_clip
 
@@ -139,16 +140,6 @@ def _with_table(store: ClipStore, clips: pd.DataFrame, paths: list[str]) -> Clip
     return ClipStore(store.folder, table, store.num_samples, store.sample_rate)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
 def remove_leftovers(root: str | Path) -> list[Path]:
     """Remove the temporary folders (``.building-*``, ``.old-*``) that killed store builds on this host left under ``root``; returns them. Notebook 03."""
     host, removed = socket.gethostname(), []
@@ -163,7 +154,7 @@ def remove_leftovers(root: str | Path) -> list[Path]:
             their_host, pid = "-".join(parts[:-2]), int(parts[-2])
         else:
             continue
-        if their_host == host and not _pid_alive(pid):
+        if their_host == host and not pid_alive(pid):
             shutil.rmtree(tmp, ignore_errors=True)
             removed.append(tmp)
     return removed
