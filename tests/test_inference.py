@@ -23,6 +23,8 @@ from asdlib.deploy.export import ExportError, OnnxScorer, TorchScorer, export_on
 from asdlib.nets.features import LogMel
 from asdlib.deploy.inference import (SCORE_TOLERANCE, ExportableLogMel, class_scores, fold_batchnorm,
                               inference_form)
+from asdlib.engine.evaluate import scoring_form
+from asdlib.nets.inference import ENGINE_SCORE_TOLERANCE
 from asdlib.nets.loss import anomaly_score
 from asdlib.nets.model import build_model
 from asdlib.paths import SAMPLE_DIR
@@ -148,13 +150,19 @@ VARIANTS = [dict(features=f, separable=s, attention=a, attention_activation=act)
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
 def test_inference_form_equals_training_form_for_every_variant(variant):
     torch.manual_seed(0)
-    net = _randomise_batchnorm(build_model(clip_seconds=1.0, **variant))
+    net = _randomise_batchnorm(build_model(clip_seconds=1.0, **variant), small_variances=True)
     wave = 0.1 * torch.randn(3, 16_000, generator=torch.Generator().manual_seed(2))
     inf = inference_form(net)
+    want = _training_form_scores(net, wave)
     with torch.no_grad():
         got, _ = inf(wave)
-        assert torch.allclose(inf.embedding(wave), net(wave), atol=1e-4)
-    assert np.abs(got.numpy() - _training_form_scores(net, wave)).max() <= SCORE_TOLERANCE
+        emb = net(wave)
+        assert torch.allclose(inf.embedding(wave), emb, rtol=1e-3, atol=1e-4 * emb.abs().max().item())
+        # the engine's scoring form (training log-Mel, channels-last on the CPU): within 1e-4
+        engine, cosine = scoring_form(net, "cpu")(wave)
+    assert np.abs(got.numpy() - want).max() <= SCORE_TOLERANCE
+    assert np.abs(engine.numpy() - want).max() <= ENGINE_SCORE_TOLERANCE
+    assert torch.allclose(cosine, net.arcface.cosine(emb), atol=1e-5)
     assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in inf.modules())
     assert not hasattr(inf.classifier, "fc_out")
 
@@ -176,11 +184,52 @@ def test_inference_form_equals_training_form_with_small_variances():
 @pytest.mark.parametrize("h", [64, 256])
 def test_inference_form_on_real_clips_at_ten_seconds(real_clips, h):
     torch.manual_seed(3)
-    net = _randomise_batchnorm(build_model(embedding_dim=h))
-    with H.one_thread():
+    net = _randomise_batchnorm(build_model(embedding_dim=h), seed=h, small_variances=True)
+    with H.one_thread(), torch.no_grad():
         got, _ = inference_form(net)(real_clips)
+        engine, _ = scoring_form(net, "cpu")(real_clips)
         want = _training_form_scores(net, real_clips)
-    assert np.abs(got.detach().numpy() - want).max() <= SCORE_TOLERANCE
+    assert np.abs(got.numpy() - want).max() <= SCORE_TOLERANCE
+    assert np.abs(engine.numpy() - want).max() <= ENGINE_SCORE_TOLERANCE
+
+
+@pytest.mark.parametrize("exportable", [True, False])
+def test_inference_form_is_built_on_the_model_device(exportable):
+    """Every parameter and buffer of the inference form sits on the network's device (the audit's
+    ``meta`` check: a CUDA network must not get a CPU convolution or CPU DFT/filterbank buffers)."""
+    net = build_model(clip_seconds=1.0).to("meta").eval()
+    inf = inference_form(net, exportable=exportable)
+    tensors = dict(inf.named_parameters()) | dict(inf.named_buffers())
+    assert len(tensors) > 50
+    assert [k for k, t in tensors.items() if t.device.type != "meta"] == []
+    assert exportable == isinstance(inf.logmel, ExportableLogMel)
+    with torch.no_grad():  # and it runs there: shapes only
+        scores, cosine = inf(torch.zeros(2, 16_000, device="meta"))
+    assert scores.device.type == "meta" and tuple(scores.shape) == tuple(cosine.shape) == (2, 41)
+
+
+def test_torch_scorer_feeds_the_model_device_and_returns_numpy(monkeypatch):
+    """``TorchScorer`` moves the waveforms to the network's device and its results to the CPU."""
+    net = _randomise_batchnorm(build_model(clip_seconds=0.5), seed=3)
+    scorer = TorchScorer(net, threads=1)
+    seen = []
+    forward = type(scorer.net).forward
+
+    def spy(self, wave, logmel=None):
+        seen.append(wave.device)
+        return forward(self, wave, logmel)
+
+    monkeypatch.setattr(type(scorer.net), "forward", spy)
+    wave = 0.1 * np.random.default_rng(0).standard_normal((2, 8_000)).astype(np.float32)
+    scores, cosine = scorer.scores(wave)
+    assert seen == [scorer.net.class_weight.device]
+    assert isinstance(scores, np.ndarray) and scores.shape == cosine.shape == (2, 41)
+    assert np.abs(scores - _training_form_scores(net, torch.from_numpy(wave))).max() <= SCORE_TOLERANCE
+    # on a device without values the scorer puts the clips there (no device-mismatch error) and
+    # fails only when copying the results to the CPU
+    meta = TorchScorer(build_model(clip_seconds=0.5).to("meta"), threads=1)
+    with pytest.raises(NotImplementedError, match="meta"):
+        meta.scores(wave)
 
 
 # --------------------------------------------------------------------------- ONNX export
