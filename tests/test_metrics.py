@@ -29,6 +29,19 @@ def test_auc_by_counting_pairs():
     assert auc == pytest.approx(100 * 4.5 / 6)
 
 
+def test_auc_pauc_refuses_bad_input_saying_what_and_how_many():
+    with pytest.raises(ValueError, match=r"^fan id_00: 2 score\(s\) are NaN or infinite$"):
+        auc_pauc([0, 1, 0, 1], [0.1, np.nan, np.inf, 0.3], group="fan id_00")
+    with pytest.raises(ValueError, match=r"all 3 clip\(s\) are normal$"):
+        auc_pauc([0, 0, 0], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match=r"all 2 clip\(s\) are anomaly$"):
+        auc_pauc([1, 1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="must be 0 .normal. or 1"):
+        auc_pauc([0, 2], [0.1, 0.2])
+    with pytest.raises(ValueError, match="3 labels but 2 scores"):
+        auc_pauc([0, 1, 1], [0.1, 0.2])
+
+
 def test_pauc_is_sklearn_mcclish_standardised():
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(200), np.ones(60)].astype(int)
