@@ -206,7 +206,7 @@ def test_score_checkpoints_reads_each_batch_once_and_equals_the_training_form(re
     """The engine's fast path: three checkpoints scored in one pass (the log-Mel, which has no
     weights, computed once per batch for all three) give each checkpoint's training-form scores
     (``ASDNet`` forward + ``loss.anomaly_score``, as the engine scored before) within 1e-4."""
-    from asdlib.engine.evaluate import score_checkpoints
+    from asdlib.engine.evaluate import CPU_MICRO_BATCH, score_checkpoints
     from asdlib.nets.features import LogMel
     from asdlib.nets.inference import ENGINE_SCORE_TOLERANCE
     from asdlib.nets.loss import anomaly_score
@@ -222,8 +222,10 @@ def test_score_checkpoints_reads_each_batch_once_and_equals_the_training_form(re
     calls = []
     forward = LogMel.forward
     monkeypatch.setattr(LogMel, "forward", lambda self, x: calls.append(len(x)) or forward(self, x))
-    got = score_checkpoints(nets, clips, batch_size=5, device="cpu", progress=False)
-    assert calls == [5, 5, 2]  # 12 clips in three batches, each log-Mel once for all checkpoints
+    got = score_checkpoints(nets, clips, batch_size=10, device="cpu", progress=False)
+    # 12 clips in two batches, each log-Mel computed once for all checkpoints (and the batch of
+    # 10 scored in CPU slices of 8 and 2)
+    assert calls == [10, 2] and CPU_MICRO_BATCH == 8
     assert len(got) == 3
     for table, w, pred in zip(got, want, predicted):
         assert list(table["file_name"]) == list(clips["file_name"])
