@@ -32,26 +32,39 @@ from asdlib.paths import SAMPLE_DIR
 import engine_helpers as H
 
 
-def _randomise_batchnorm(net: nn.Module, seed: int = 0, small_variances: bool = False) -> nn.Module:
+def _randomise_batchnorm(net: nn.Module, seed: int = 0, small_variances: bool = False,
+                         calibrate_on: torch.Tensor | None = None) -> nn.Module:
     """Trained-looking BatchNorm statistics, so that folding them is really exercised.
 
-    ``small_variances`` draws running variances of about 5e-7 to 1.5e-3 (log-uniform), as trained
-    networks have in some channels: there BatchNorm's ``eps`` (1e-5) changes a channel's scale by
-    a factor of up to ~30, so a fold that forgot ``eps`` is caught; at variances of 0.5-1.5 it
-    would not be.
+    The running means and variances are first calibrated on a batch of noise (every BatchNorm
+    then normalises what reaches it, as after training, so the ReLUs are half open and the
+    attention map follows the input instead of saturating to a constant), then the gains and
+    shifts are drawn. ``small_variances`` shrinks each channel's variance by a factor of 1e-6 to
+    1e-3 (log-uniform), as trained networks have in some channels, with the gain adjusted so that
+    the channel's scale including ``eps`` is unchanged: there BatchNorm's ``eps`` (1e-5) is most
+    of the denominator, so a fold that forgot it is off by up to ~30x and is caught; at
+    calibrated variances it would not be.
     """
     g = torch.Generator().manual_seed(seed)
+    norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: one batch gives that batch's statistics
+    wave = calibrate_on if calibrate_on is not None else 0.1 * torch.randn(4, net.config.num_samples, generator=g)
     with torch.no_grad():
+        net.train()(wave)
+        for m in norms:
+            m.momentum = 0.1
+            n = m.num_features
+            c = 10 ** (-6 + 3 * torch.rand(n, generator=g)) if small_variances else torch.ones(n)
+            var = m.running_var.clone()
+            m.running_var.mul_(c)
+            # the gain keeps each channel's eval-mode scale gain / sqrt(var + eps) as calibrated,
+            # so the network stays alive; without eps that scale would be up to ~30x off
+            m.weight.copy_((0.7 + 0.6 * torch.rand(n, generator=g))
+                           * torch.sqrt((var * c + m.eps) / (var + m.eps)))
+            m.bias.copy_(0.1 * torch.randn(n, generator=g))
         for m in net.modules():
-            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                n = m.num_features
-                m.running_mean.copy_(0.3 * torch.randn(n, generator=g))
-                # small: variances shrunk by c and gains by sqrt(c), so each layer's scale stays
-                # near 1 with eps included, while forgetting eps would multiply it by up to ~30
-                c = 10 ** (-6 + 3 * torch.rand(n, generator=g)) if small_variances else torch.ones(n)
-                m.running_var.copy_((0.5 + torch.rand(n, generator=g)) * c)
-                m.weight.copy_((0.7 + 0.6 * torch.rand(n, generator=g)) * c.sqrt())
-                m.bias.copy_(0.1 * torch.randn(n, generator=g))
             if isinstance(m, nn.PReLU):
                 m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.5)
     return net.eval()
@@ -82,7 +95,7 @@ def test_fold_batchnorm_equals_conv_then_batchnorm(kind):
         conv, bn, x = nn.Conv2d(6, 6, 3, padding=1, groups=6), nn.BatchNorm2d(6), torch.randn(2, 6, 9, 11)
     else:
         conv, bn, x = nn.Conv2d(3, 5, 1, bias=False), nn.BatchNorm2d(5), torch.randn(2, 3, 7, 7)
-    _randomise_batchnorm(nn.Sequential(conv, bn))
+    _randomise_batchnorm(nn.Sequential(conv, bn), calibrate_on=x)
     folded = fold_batchnorm(conv, bn)
     with torch.no_grad():
         assert torch.allclose(folded(x), bn(conv(x)), atol=1e-5)
@@ -94,7 +107,7 @@ def test_fold_batchnorm_keeps_eps_where_variances_are_small(kind):
     torch.manual_seed(0)
     conv, bn, x = ((nn.Conv1d(1, 8, 9, padding=4), nn.BatchNorm1d(8), torch.randn(2, 1, 40)) if kind == "conv1d"
                    else (nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), torch.randn(2, 3, 6, 6)))
-    _randomise_batchnorm(nn.Sequential(conv, bn), small_variances=True)
+    _randomise_batchnorm(nn.Sequential(conv, bn), small_variances=True, calibrate_on=x)
     folded = fold_batchnorm(conv, bn)
     with torch.no_grad():
         want, got = bn(conv(x)), folded(x)
