@@ -206,7 +206,8 @@ def test_score_checkpoints_reads_each_batch_once_and_equals_the_training_form(re
     """The engine's fast path: three checkpoints scored in one pass (the log-Mel, which has no
     weights, computed once per batch for all three) give each checkpoint's training-form scores
     (``ASDNet`` forward + ``loss.anomaly_score``, as the engine scored before) within 1e-4."""
-    from asdlib.engine.evaluate import CPU_MICRO_BATCH, score_checkpoints
+    import asdlib.engine.evaluate as evaluate
+    from asdlib.engine.evaluate import score_checkpoints
     from asdlib.nets.features import LogMel
     from asdlib.nets.inference import ENGINE_SCORE_TOLERANCE
     from asdlib.nets.loss import anomaly_score
@@ -222,10 +223,16 @@ def test_score_checkpoints_reads_each_batch_once_and_equals_the_training_form(re
     calls = []
     forward = LogMel.forward
     monkeypatch.setattr(LogMel, "forward", lambda self, x: calls.append(len(x)) or forward(self, x))
+    slices = []
+    net_forward = evaluate.InferenceNet.forward
+    monkeypatch.setattr(evaluate.InferenceNet, "forward",
+                        lambda self, x, logmel=None: slices.append(len(x)) or net_forward(self, x, logmel))
+    monkeypatch.setattr(evaluate, "CPU_SLICE_SECONDS", 4.0)  # slices of 8 clips of 0.5 s
     got = score_checkpoints(nets, clips, batch_size=10, device="cpu", progress=False)
-    # 12 clips in two batches, each log-Mel computed once for all checkpoints (and the batch of
-    # 10 scored in CPU slices of 8 and 2)
-    assert calls == [10, 2] and CPU_MICRO_BATCH == 8
+    # 12 clips in two batches, each log-Mel computed once for all checkpoints, the batch of 10
+    # scored in CPU slices of 8 and 2 by each checkpoint
+    assert calls == [10, 2]
+    assert slices == [8, 2] * 3 + [2] * 3
     assert len(got) == 3
     for table, w, pred in zip(got, want, predicted):
         assert list(table["file_name"]) == list(clips["file_name"])
