@@ -164,3 +164,33 @@ def test_training_scores_scores_the_normal_training_clips_with_their_class():
     assert list(only_slider["file_name"]) == ["normal_id_00_00000000.wav", "normal_id_00_00000004.wav",
                                               "normal_id_00_00000007.wav"]  # spread over the 8
     assert set(fit_thresholds(only_slider)) == {"slider/00"}
+
+
+def test_scores_with_repeated_values_still_fit_unless_all_equal():
+    """Only a machine whose scores are ALL equal is refused; repeated lowest or highest values are not."""
+    for values in ([2.0, 2.0, 2.0, 5.0], [1.0, 5.0, 5.0, 5.0]):
+        table = pd.DataFrame({"machine_type": "fan", "machine_id": "00", "score": values})
+        assert fit_thresholds(table, 0.5, method="quantile") == {"fan/00": float(np.quantile(values, 0.5))}
+    same = pd.DataFrame({"machine_type": "fan", "machine_id": "00", "score": [3.5] * 4})
+    with pytest.raises(ThresholdError, match="all 4 scores equal 3.5"):
+        fit_thresholds(same, 0.5, method="quantile")
+
+
+def test_gamma_fit_accepts_a_shape_below_one_and_refuses_a_degenerate_fit(monkeypatch):
+    rng = np.random.default_rng(2)
+    table = pd.DataFrame({"machine_type": "fan", "machine_id": "00", "score": 3.0 + rng.gamma(0.7, size=3000)})
+    a, _, _ = fit_gamma(table)["fan/00"]
+    assert 0.5 < a < 0.9  # an exponential-like machine is fitted, not refused
+    import asdlib.deploy.thresholds as thresholds
+
+    for bad in ((float("nan"), 0.0, 1.0), (0.0, 0.0, 1.0), (-1.0, 0.0, 1.0), (2.0, 0.0, 0.0)):
+        monkeypatch.setattr(thresholds.scipy.stats.gamma, "fit", lambda values, bad=bad: bad)
+        with pytest.raises(ThresholdError, match="the gamma fit failed"):
+            fit_gamma(table)
+
+
+def test_default_percentile_is_the_baselines_0_9():
+    from asdlib.deploy.thresholds import gamma_thresholds
+
+    params = fit_gamma(_scores())
+    assert gamma_thresholds(params) == gamma_thresholds(params, 0.9) == fit_thresholds(_scores())
