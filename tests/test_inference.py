@@ -382,3 +382,28 @@ def test_authors_network_is_independent_and_scores_as_ours(real_clips):
     assert torch.allclose(theirs, ours, atol=1e-4)
     with pytest.raises(ValueError, match="only the proposed"):
         an.authors_model_from(build_model(attention=False))
+
+
+def test_prelu_slopes_outside_zero_one_keep_the_prelu():
+    """``max(x, a x)`` equals PReLU only for slopes in [0, 1]; a network with slopes of -0.3 and
+    1.5 (a trained PReLU may learn them) keeps PReLU there and still scores as the training form."""
+    from asdlib.nets.inference import PReLUAsMax
+
+    assert PReLUAsMax.applies(nn.PReLU(4, init=0.0)) and PReLUAsMax.applies(nn.PReLU(4, init=1.0))
+    assert not PReLUAsMax.applies(nn.PReLU(4, init=1.5)) and not PReLUAsMax.applies(nn.PReLU(4, init=-0.3))
+    torch.manual_seed(0)
+    net = _randomise_batchnorm(build_model(clip_seconds=1.0), seed=11)
+    prelus = [m for m in net.modules() if isinstance(m, nn.PReLU)]
+    with torch.no_grad():
+        for k, m in enumerate(prelus):
+            m.weight.fill_((-0.3, 1.5, 0.25)[k % 3])
+    wave = 0.1 * torch.randn(3, 16_000, generator=torch.Generator().manual_seed(2))
+    inf = inference_form(net)
+    kept = sum(isinstance(m, nn.PReLU) for m in inf.modules())
+    assert kept == sum(1 for k in range(len(prelus)) if k % 3 != 2) > 0
+    with torch.no_grad():
+        got, _ = inf(wave)
+        engine, _ = scoring_form(net, "cpu")(wave)
+    want = _training_form_scores(net, wave)
+    assert np.abs(got.numpy() - want).max() <= SCORE_TOLERANCE
+    assert np.abs(engine.numpy() - want).max() <= ENGINE_SCORE_TOLERANCE
