@@ -7,10 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from asdlib.nets.authors_network import to_authors_state_dict
 from asdlib.engine.evaluate import (PROTOCOLS, evaluate_run, load_any_checkpoint, score_checkpoint,
                              score_clips, evaluation_clips, write_dcase_scores)
+from asdlib.data.audio import load_clip
 from asdlib.nets.model import build_model
 from asdlib.engine.checkpoints import load_model
 
@@ -24,6 +26,19 @@ def _one_thread_tmp_data(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("ASD_DATA_DIR", str(H.session_base(tmp_path_factory) / "data"))
     with H.one_thread():
         yield
+
+
+def _score_files(folder) -> pd.DataFrame:
+    """The DCASE score files of one protocol folder as one table; the label read from each file name."""
+    rows = []
+    for path in sorted((folder / "scores").glob("anomaly_score_*_id_*.csv")):
+        mt = path.stem[len("anomaly_score_"):].rsplit("_id_", 1)[0]
+        for name, score in _read_score_file(path).items():
+            rows.append({"machine_type": mt, "file_name": name, "score": score,
+                         "anomaly": int(name.startswith("anomaly_"))})
+    table = pd.DataFrame(rows)
+    assert set(table["file_name"].str.split("_").str[0]) == {"normal", "anomaly"}
+    return table
 
 
 def _read_score_file(path):
@@ -88,13 +103,24 @@ def test_metric_csvs(evaluation):
         per_id = pd.read_csv(folder / "metrics_per_id.csv", dtype={"machine_id": str})
         assert sorted(zip(per_id["machine_type"], per_id["machine_id"])) == [("fan", "00"),
                                                                             ("pump", "00")]
-        assert ((per_id["auc"] >= 0) & (per_id["auc"] <= 100)).all()
         per_type = pd.read_csv(folder / "metrics_per_type.csv")
         assert "average" in set(per_type["machine_type"])
         pooled = pd.read_csv(folder / "metrics_pooled.csv")
         assert {"average", "all_clips"} <= set(pooled["machine_type"])
         clips = pd.read_csv(folder / "clip_scores.csv")
         assert len(clips) == 2 * N_TEST and np.isfinite(clips["score"]).all()
+        # every AUC recomputed from the written DCASE score files with scikit-learn directly
+        files = _score_files(folder)
+        want = {mt: 100 * roc_auc_score(g["anomaly"], g["score"]) for mt, g in files.groupby("machine_type")}
+        got = dict(zip(per_id["machine_type"], per_id["auc"]))
+        assert got == pytest.approx(want, abs=1e-9)
+        avg = per_type.set_index("machine_type").loc["average", "auc"]
+        assert avg == pytest.approx(np.mean(list(want.values())), abs=1e-9)
+        pooled = pooled.set_index("machine_type")
+        assert pooled.loc["all_clips", "auc"] == pytest.approx(
+            100 * roc_auc_score(files["anomaly"], files["score"]), abs=1e-9)
+        assert pooled.loc["all_clips", "pauc"] == pytest.approx(
+            100 * roc_auc_score(files["anomaly"], files["score"], max_fpr=0.1), abs=1e-9)
 
 
 def test_scores_from_store_equal_scores_from_wavs(evaluation, reference_run, tiny_data):
@@ -173,3 +199,92 @@ def test_score_checkpoint_authors_lightning_file(tiny_data, tmp_path):
 def test_evaluate_run_without_checkpoints(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoints"):
         evaluate_run(tmp_path, progress=False)
+
+
+def test_score_checkpoints_reads_each_batch_once_and_equals_the_training_form(reference_run, tiny_data,
+                                                                              monkeypatch):
+    """The engine's fast path: three checkpoints scored in one pass (the log-Mel, which has no
+    weights, computed once per batch for all three) give each checkpoint's training-form scores
+    (``ASDNet`` forward + ``loss.anomaly_score``, as the engine scored before) within 1e-4."""
+    import asdlib.engine.evaluate as evaluate
+    from asdlib.engine.evaluate import score_checkpoints
+    from asdlib.nets.features import LogMel
+    from asdlib.nets.inference import ENGINE_SCORE_TOLERANCE
+    from asdlib.nets.loss import anomaly_score
+
+    clips = evaluation_clips(tiny_data)
+    nets = [load_model(p) for p in sorted((reference_run / "checkpoints").glob("epoch_*.pt"))]
+    assert len(nets) == 3
+    with torch.no_grad():
+        wave = torch.from_numpy(np.stack([load_clip(p, nets[0].config.num_samples) for p in clips["path"]]))
+        target = torch.as_tensor(clips["class_index"].to_numpy())
+        want = [anomaly_score(n.arcface, n(wave), target).numpy() for n in nets]
+        predicted = [n.arcface.cosine(n(wave)).argmax(1).numpy() for n in nets]
+    calls = []
+    forward = LogMel.forward
+    monkeypatch.setattr(LogMel, "forward", lambda self, x: calls.append(len(x)) or forward(self, x))
+    slices = []
+    net_forward = evaluate.InferenceNet.forward
+    monkeypatch.setattr(evaluate.InferenceNet, "forward",
+                        lambda self, x, logmel=None: slices.append(len(x)) or net_forward(self, x, logmel))
+    monkeypatch.setattr(evaluate, "CPU_SLICE_SECONDS", 4.0)  # slices of 8 clips of 0.5 s
+    got = score_checkpoints(nets, clips, batch_size=10, device="cpu", progress=False)
+    # 12 clips in two batches, each log-Mel computed once for all checkpoints, the batch of 10
+    # scored in CPU slices of 8 and 2 by each checkpoint
+    assert calls == [10, 2]
+    assert slices == [8, 2] * 3 + [2] * 3
+    assert len(got) == 3
+    for table, w, pred in zip(got, want, predicted):
+        assert list(table["file_name"]) == list(clips["file_name"])
+        assert np.abs(table["score"].to_numpy() - w).max() <= ENGINE_SCORE_TOLERANCE
+        assert (table["predicted"].to_numpy() == pred).all()
+    # the checkpoints differ, so sharing the log-Mel did not share their scores
+    assert np.abs(got[0]["score"].to_numpy() - got[2]["score"].to_numpy()).max() > 1e-3
+
+
+def test_protocols_disagree_and_each_reports_its_own_checkpoint(reference_run, tiny_data, tmp_path):
+    """Checkpoints whose choices disagree: the logged validation losses are rewritten so that the
+    lowest one is at epoch 2, which is neither the best-global-AUC checkpoint (epoch 1 of the shared
+    run) nor the last. Each protocol must then pick its own epoch, and its folder must hold that
+    checkpoint's scores (recomputed here from the training form) and AUCs (recomputed with
+    scikit-learn from the written score files)."""
+    from asdlib.engine.checkpoints import read_checkpoint
+    from asdlib.nets.inference import ENGINE_SCORE_TOLERANCE
+    from asdlib.nets.loss import anomaly_score
+
+    clips = evaluation_clips(tiny_data)
+    paths = sorted((reference_run / "checkpoints").glob("epoch_*.pt"))
+    fresh, global_auc = {}, {}
+    with torch.no_grad():
+        for path in paths:
+            net = load_model(path)
+            wave = torch.from_numpy(np.stack([load_clip(p, net.config.num_samples) for p in clips["path"]]))
+            score = anomaly_score(net.arcface, net(wave), torch.as_tensor(clips["class_index"].to_numpy()))
+            fresh[net.checkpoint_epoch] = dict(zip(zip(clips["machine_type"], clips["file_name"]), score.numpy()))
+            global_auc[net.checkpoint_epoch] = 100 * roc_auc_score(clips["anomaly"], score.numpy())
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    for path in paths:
+        ckpt = read_checkpoint(path)
+        ckpt["log"] = {**ckpt.get("log", {}), "val_loss": 1.0 if ckpt["epoch"] == 2 else 5.0 + ckpt["epoch"]}
+        torch.save(ckpt, run / "checkpoints" / path.name)
+    summary = evaluate_run(run, tiny_data, out_dir=tmp_path / "ev", batch_size=4, device="cpu",
+                           progress=False).set_index("protocol")
+    per_ckpt = pd.read_csv(tmp_path / "ev" / "checkpoints.csv").set_index("epoch")
+    # the untrained shared run scores many clips almost alike: a score difference within the
+    # 1e-4 tolerance can reorder a near-tie, i.e. move the AUC by at most one pair in 36
+    one_pair = 100 / (N_TEST_PAIRS := (2 * H.N_TEST_NORMAL) * (2 * H.N_TEST_ANOMALY))
+    assert N_TEST_PAIRS == 36
+    for epoch, auc in global_auc.items():
+        assert abs(per_ckpt.loc[epoch, "global_auc"] - auc) <= one_pair + 1e-9, epoch
+    paper = int(per_ckpt["global_auc"].idxmax())
+    assert summary["epoch"].to_dict() == {"paper": paper, "validation": 2, "last": 3}
+    assert paper == 1, "the three protocols no longer pick three different checkpoints"
+    for protocol, epoch in summary["epoch"].items():
+        files = _score_files(tmp_path / "ev" / protocol)
+        assert len(files) == len(clips)
+        assert max(abs(s - fresh[epoch][(mt, f)]) for mt, f, s in
+                   zip(files["machine_type"], files["file_name"], files["score"])) <= ENGINE_SCORE_TOLERANCE
+        recomputed = 100 * roc_auc_score(files["anomaly"], files["score"])
+        assert summary.loc[protocol, "global_auc"] == pytest.approx(recomputed, abs=1e-9)
+        assert per_ckpt.loc[epoch, "global_auc"] == pytest.approx(recomputed, abs=1e-9)

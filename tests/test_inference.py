@@ -23,6 +23,8 @@ from asdlib.deploy.export import ExportError, OnnxScorer, TorchScorer, export_on
 from asdlib.nets.features import LogMel
 from asdlib.deploy.inference import (SCORE_TOLERANCE, ExportableLogMel, class_scores, fold_batchnorm,
                               inference_form)
+from asdlib.engine.evaluate import scoring_form
+from asdlib.nets.inference import ENGINE_SCORE_TOLERANCE
 from asdlib.nets.loss import anomaly_score
 from asdlib.nets.model import build_model
 from asdlib.paths import SAMPLE_DIR
@@ -30,26 +32,39 @@ from asdlib.paths import SAMPLE_DIR
 import engine_helpers as H
 
 
-def _randomise_batchnorm(net: nn.Module, seed: int = 0, small_variances: bool = False) -> nn.Module:
+def _randomise_batchnorm(net: nn.Module, seed: int = 0, small_variances: bool = False,
+                         calibrate_on: torch.Tensor | None = None) -> nn.Module:
     """Trained-looking BatchNorm statistics, so that folding them is really exercised.
 
-    ``small_variances`` draws running variances of about 5e-7 to 1.5e-3 (log-uniform), as trained
-    networks have in some channels: there BatchNorm's ``eps`` (1e-5) changes a channel's scale by
-    a factor of up to ~30, so a fold that forgot ``eps`` is caught; at variances of 0.5-1.5 it
-    would not be.
+    The running means and variances are first calibrated on a batch of noise (every BatchNorm
+    then normalises what reaches it, as after training, so the ReLUs are half open and the
+    attention map follows the input instead of saturating to a constant), then the gains and
+    shifts are drawn. ``small_variances`` shrinks each channel's variance by a factor of 1e-6 to
+    1e-3 (log-uniform), as trained networks have in some channels, with the gain adjusted so that
+    the channel's scale including ``eps`` is unchanged: there BatchNorm's ``eps`` (1e-5) is most
+    of the denominator, so a fold that forgot it is off by up to ~30x and is caught; at
+    calibrated variances it would not be.
     """
     g = torch.Generator().manual_seed(seed)
+    norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: one batch gives that batch's statistics
+    wave = calibrate_on if calibrate_on is not None else 0.1 * torch.randn(4, net.config.num_samples, generator=g)
     with torch.no_grad():
+        net.train()(wave)
+        for m in norms:
+            m.momentum = 0.1
+            n = m.num_features
+            c = 10 ** (-6 + 3 * torch.rand(n, generator=g)) if small_variances else torch.ones(n)
+            var = m.running_var.clone()
+            m.running_var.mul_(c)
+            # the gain keeps each channel's eval-mode scale gain / sqrt(var + eps) as calibrated,
+            # so the network stays alive; without eps that scale would be up to ~30x off
+            m.weight.copy_((0.7 + 0.6 * torch.rand(n, generator=g))
+                           * torch.sqrt((var * c + m.eps) / (var + m.eps)))
+            m.bias.copy_(0.1 * torch.randn(n, generator=g))
         for m in net.modules():
-            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                n = m.num_features
-                m.running_mean.copy_(0.3 * torch.randn(n, generator=g))
-                # small: variances shrunk by c and gains by sqrt(c), so each layer's scale stays
-                # near 1 with eps included, while forgetting eps would multiply it by up to ~30
-                c = 10 ** (-6 + 3 * torch.rand(n, generator=g)) if small_variances else torch.ones(n)
-                m.running_var.copy_((0.5 + torch.rand(n, generator=g)) * c)
-                m.weight.copy_((0.7 + 0.6 * torch.rand(n, generator=g)) * c.sqrt())
-                m.bias.copy_(0.1 * torch.randn(n, generator=g))
             if isinstance(m, nn.PReLU):
                 m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.5)
     return net.eval()
@@ -80,7 +95,7 @@ def test_fold_batchnorm_equals_conv_then_batchnorm(kind):
         conv, bn, x = nn.Conv2d(6, 6, 3, padding=1, groups=6), nn.BatchNorm2d(6), torch.randn(2, 6, 9, 11)
     else:
         conv, bn, x = nn.Conv2d(3, 5, 1, bias=False), nn.BatchNorm2d(5), torch.randn(2, 3, 7, 7)
-    _randomise_batchnorm(nn.Sequential(conv, bn))
+    _randomise_batchnorm(nn.Sequential(conv, bn), calibrate_on=x)
     folded = fold_batchnorm(conv, bn)
     with torch.no_grad():
         assert torch.allclose(folded(x), bn(conv(x)), atol=1e-5)
@@ -92,7 +107,7 @@ def test_fold_batchnorm_keeps_eps_where_variances_are_small(kind):
     torch.manual_seed(0)
     conv, bn, x = ((nn.Conv1d(1, 8, 9, padding=4), nn.BatchNorm1d(8), torch.randn(2, 1, 40)) if kind == "conv1d"
                    else (nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), torch.randn(2, 3, 6, 6)))
-    _randomise_batchnorm(nn.Sequential(conv, bn), small_variances=True)
+    _randomise_batchnorm(nn.Sequential(conv, bn), small_variances=True, calibrate_on=x)
     folded = fold_batchnorm(conv, bn)
     with torch.no_grad():
         want, got = bn(conv(x)), folded(x)
@@ -148,13 +163,19 @@ VARIANTS = [dict(features=f, separable=s, attention=a, attention_activation=act)
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
 def test_inference_form_equals_training_form_for_every_variant(variant):
     torch.manual_seed(0)
-    net = _randomise_batchnorm(build_model(clip_seconds=1.0, **variant))
+    net = _randomise_batchnorm(build_model(clip_seconds=1.0, **variant), small_variances=True)
     wave = 0.1 * torch.randn(3, 16_000, generator=torch.Generator().manual_seed(2))
     inf = inference_form(net)
+    want = _training_form_scores(net, wave)
     with torch.no_grad():
         got, _ = inf(wave)
-        assert torch.allclose(inf.embedding(wave), net(wave), atol=1e-4)
-    assert np.abs(got.numpy() - _training_form_scores(net, wave)).max() <= SCORE_TOLERANCE
+        emb = net(wave)
+        assert torch.allclose(inf.embedding(wave), emb, rtol=1e-3, atol=1e-4 * emb.abs().max().item())
+        # the engine's scoring form (training log-Mel, channels-last on the CPU): within 1e-4
+        engine, cosine = scoring_form(net, "cpu")(wave)
+    assert np.abs(got.numpy() - want).max() <= SCORE_TOLERANCE
+    assert np.abs(engine.numpy() - want).max() <= ENGINE_SCORE_TOLERANCE
+    assert torch.allclose(cosine, net.arcface.cosine(emb), atol=1e-5)
     assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in inf.modules())
     assert not hasattr(inf.classifier, "fc_out")
 
@@ -176,11 +197,52 @@ def test_inference_form_equals_training_form_with_small_variances():
 @pytest.mark.parametrize("h", [64, 256])
 def test_inference_form_on_real_clips_at_ten_seconds(real_clips, h):
     torch.manual_seed(3)
-    net = _randomise_batchnorm(build_model(embedding_dim=h))
-    with H.one_thread():
+    net = _randomise_batchnorm(build_model(embedding_dim=h), seed=h, small_variances=True)
+    with H.one_thread(), torch.no_grad():
         got, _ = inference_form(net)(real_clips)
+        engine, _ = scoring_form(net, "cpu")(real_clips)
         want = _training_form_scores(net, real_clips)
-    assert np.abs(got.detach().numpy() - want).max() <= SCORE_TOLERANCE
+    assert np.abs(got.numpy() - want).max() <= SCORE_TOLERANCE
+    assert np.abs(engine.numpy() - want).max() <= ENGINE_SCORE_TOLERANCE
+
+
+@pytest.mark.parametrize("exportable", [True, False])
+def test_inference_form_is_built_on_the_model_device(exportable):
+    """Every parameter and buffer of the inference form sits on the network's device (the audit's
+    ``meta`` check: a CUDA network must not get a CPU convolution or CPU DFT/filterbank buffers)."""
+    net = build_model(clip_seconds=1.0).to("meta").eval()
+    inf = inference_form(net, exportable=exportable)
+    tensors = dict(inf.named_parameters()) | dict(inf.named_buffers())
+    assert len(tensors) > 50
+    assert [k for k, t in tensors.items() if t.device.type != "meta"] == []
+    assert exportable == isinstance(inf.logmel, ExportableLogMel)
+    with torch.no_grad():  # and it runs there: shapes only
+        scores, cosine = inf(torch.zeros(2, 16_000, device="meta"))
+    assert scores.device.type == "meta" and tuple(scores.shape) == tuple(cosine.shape) == (2, 41)
+
+
+def test_torch_scorer_feeds_the_model_device_and_returns_numpy(monkeypatch):
+    """``TorchScorer`` moves the waveforms to the network's device and its results to the CPU."""
+    net = _randomise_batchnorm(build_model(clip_seconds=0.5), seed=3)
+    scorer = TorchScorer(net, threads=1)
+    seen = []
+    forward = type(scorer.net).forward
+
+    def spy(self, wave, logmel=None):
+        seen.append(wave.device)
+        return forward(self, wave, logmel)
+
+    monkeypatch.setattr(type(scorer.net), "forward", spy)
+    wave = 0.1 * np.random.default_rng(0).standard_normal((2, 8_000)).astype(np.float32)
+    scores, cosine = scorer.scores(wave)
+    assert seen == [scorer.net.class_weight.device]
+    assert isinstance(scores, np.ndarray) and scores.shape == cosine.shape == (2, 41)
+    assert np.abs(scores - _training_form_scores(net, torch.from_numpy(wave))).max() <= SCORE_TOLERANCE
+    # on a device without values the scorer puts the clips there (no device-mismatch error) and
+    # fails only when copying the results to the CPU
+    meta = TorchScorer(build_model(clip_seconds=0.5).to("meta"), threads=1)
+    with pytest.raises(NotImplementedError, match="meta"):
+        meta.scores(wave)
 
 
 # --------------------------------------------------------------------------- ONNX export
@@ -320,3 +382,28 @@ def test_authors_network_is_independent_and_scores_as_ours(real_clips):
     assert torch.allclose(theirs, ours, atol=1e-4)
     with pytest.raises(ValueError, match="only the proposed"):
         an.authors_model_from(build_model(attention=False))
+
+
+def test_prelu_slopes_outside_zero_one_keep_the_prelu():
+    """``max(x, a x)`` equals PReLU only for slopes in [0, 1]; a network with slopes of -0.3 and
+    1.5 (a trained PReLU may learn them) keeps PReLU there and still scores as the training form."""
+    from asdlib.nets.inference import PReLUAsMax
+
+    assert PReLUAsMax.applies(nn.PReLU(4, init=0.0)) and PReLUAsMax.applies(nn.PReLU(4, init=1.0))
+    assert not PReLUAsMax.applies(nn.PReLU(4, init=1.5)) and not PReLUAsMax.applies(nn.PReLU(4, init=-0.3))
+    torch.manual_seed(0)
+    net = _randomise_batchnorm(build_model(clip_seconds=1.0), seed=11)
+    prelus = [m for m in net.modules() if isinstance(m, nn.PReLU)]
+    with torch.no_grad():
+        for k, m in enumerate(prelus):
+            m.weight.fill_((-0.3, 1.5, 0.25)[k % 3])
+    wave = 0.1 * torch.randn(3, 16_000, generator=torch.Generator().manual_seed(2))
+    inf = inference_form(net)
+    kept = sum(isinstance(m, nn.PReLU) for m in inf.modules())
+    assert kept == sum(1 for k in range(len(prelus)) if k % 3 != 2) > 0
+    with torch.no_grad():
+        got, _ = inf(wave)
+        engine, _ = scoring_form(net, "cpu")(wave)
+    want = _training_form_scores(net, wave)
+    assert np.abs(got.numpy() - want).max() <= SCORE_TOLERANCE
+    assert np.abs(engine.numpy() - want).max() <= ENGINE_SCORE_TOLERANCE

@@ -118,3 +118,22 @@ def test_mixup_alpha_zero_is_identity():
     x, y = torch.randn(3, 10), torch.arange(3)
     mixed, y_a, _, lam = mixup(x, y, 0.0, generator=torch.Generator().manual_seed(0))
     assert lam == 1.0 and torch.equal(mixed, x) and torch.equal(y_a, y)
+
+
+def test_defaults_are_the_papers_head_and_mixup():
+    """``ArcFace()`` and ``mixup`` without arguments are the authors' settings: h 128, 41 classes,
+    s 40, m 0.7 (paper-facts section 1), lambda ~ Beta(0.2, 0.2) (section 2)."""
+    head = ArcFace()
+    assert tuple(head.weight.shape) == (41, 128) and (head.s, head.m) == (40.0, 0.7)
+    wave, target = torch.randn(4, 10), torch.arange(4)
+    _, _, _, lam = mixup(wave, target, rng=np.random.default_rng(3), generator=torch.Generator().manual_seed(0))
+    assert lam == np.random.default_rng(3).beta(0.2, 0.2)
+
+
+def test_draw_mix_puts_the_permutation_on_the_requested_device():
+    from asdlib.nets.loss import draw_mix
+
+    lam, perm = draw_mix(5, 0.2, np.random.default_rng(0), torch.Generator().manual_seed(0), device="meta")
+    assert perm.device.type == "meta" and tuple(perm.shape) == (5,) and 0.0 <= lam <= 1.0
+    _, perm = draw_mix(5, 0.2, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    assert perm.device.type == "cpu" and sorted(perm.tolist()) == [0, 1, 2, 3, 4]

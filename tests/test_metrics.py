@@ -29,6 +29,19 @@ def test_auc_by_counting_pairs():
     assert auc == pytest.approx(100 * 4.5 / 6)
 
 
+def test_auc_pauc_refuses_bad_input_saying_what_and_how_many():
+    with pytest.raises(ValueError, match=r"^fan id_00: 2 score\(s\) are NaN or infinite$"):
+        auc_pauc([0, 1, 0, 1, 0], [0.1, np.nan, np.inf, 0.3, 0.2], group="fan id_00")
+    with pytest.raises(ValueError, match=r"all 3 clip\(s\) are normal$"):
+        auc_pauc([0, 0, 0], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match=r"all 2 clip\(s\) are anomaly$"):
+        auc_pauc([1, 1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="must be 0 .normal. or 1"):
+        auc_pauc([0, 2], [0.1, 0.2])
+    with pytest.raises(ValueError, match="3 labels but 2 scores"):
+        auc_pauc([0, 1, 1], [0.1, 0.2])
+
+
 def test_pauc_is_sklearn_mcclish_standardised():
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(200), np.ones(60)].astype(int)
@@ -54,6 +67,8 @@ def test_single_class_group_is_reported_as_undefined_with_its_name():
     warned = [str(w.message) for w in record]
     assert any("fan id_00" in w and "only normal clips (2)" in w for w in warned)
     assert any("pump id_00" in w and "only anomalous clips (1)" in w for w in warned)
+    # the warning points at the line that asked for the metrics, not inside asdlib
+    assert {w.filename for w in record} == {__file__}
     per_id = official["per_id"].set_index(["machine_type", "machine_id"])
     assert np.isnan(per_id.loc[("fan", "00"), "auc"]) and np.isnan(per_id.loc[("fan", "00"), "pauc"])
     assert per_id.loc[("fan", "00"), "note"] == "undefined: only normal clips (2)"

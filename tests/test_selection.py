@@ -9,6 +9,7 @@ import pytest
 
 from asdlib.engine.evaluate import PAPER_SELECTION_METRIC, metric_tables, select_checkpoints, summary_row
 from asdlib.engine.metrics import global_metrics, pooled_metrics
+from sklearn.metrics import roc_auc_score
 
 
 def _clips(type_offsets: dict[str, float], separation: float, seed: int) -> pd.DataFrame:
@@ -92,3 +93,15 @@ def test_unlabelled_clips_are_refused_by_the_metrics_with_a_hint():
         global_metrics(scores)
     with pytest.raises(ValueError, match="no anomaly label"):
         metric_tables(scores)
+
+
+def test_pooled_table_belongs_to_the_paper_map_unless_asked_for():
+    scores = _clips({"fan": 0.0, "valve": 0.0}, 2.0, 3)
+    assert {"per_id", "per_type", "global", "pooled"} == set(metric_tables(scores, "paper"))
+    assert "pooled" not in metric_tables(scores, "distinct")
+    assert "pooled" not in metric_tables(scores, "paper", pooled=False)
+    assert "pooled_auc" not in summary_row(metric_tables(scores, "distinct"))
+    asked = summary_row(metric_tables(scores, "distinct", pooled=True))
+    # pooled by true machine type: here the mean of the two per-type ROCs
+    want = np.mean([100 * roc_auc_score(g.anomaly, g.score) for _, g in scores.groupby("machine_type")])
+    assert asked["pooled_auc"] == pytest.approx(want)

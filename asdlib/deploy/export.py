@@ -100,7 +100,7 @@ def export_model(net: torch.nn.Module, out: str | os.PathLike, *, source: str = 
     out = Path(out)
     if out.suffix != ".onnx":
         raise ExportError(f"--out {out}: the exported file must end in .onnx")
-    inf = inference_form(net)
+    inf = inference_form(net).cpu()  # exported and checked on the CPU, wherever the network lives
     cfg = net.config
     example = _test_signal(cfg.num_samples, cfg.sample_rate)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -301,11 +301,12 @@ class TorchScorer:
         previous = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
+        device = self.net.class_weight.device  # the network's device (CPU or CUDA)
         try:
-            scores, cosine = self.net(torch.as_tensor(np.asarray(wave, dtype=np.float32)))
+            scores, cosine = self.net(torch.as_tensor(np.asarray(wave, dtype=np.float32), device=device))
         finally:
             torch.set_num_threads(previous)
-        return scores.numpy(), cosine.numpy()
+        return scores.cpu().numpy(), cosine.cpu().numpy()
 
 
 def load_scorer(path: str | os.PathLike, threads: int | None = None, *,

@@ -73,7 +73,7 @@ def _scores_per_machine(scores: pd.DataFrame) -> dict[str, np.ndarray]:
             raise ThresholdError(f"{key}: only {len(values)} normal score(s); a threshold needs at "
                                  f"least {MIN_SCORES} (hundreds for a trustworthy one)")
         if values[0] == values[-1]:
-            raise ThresholdError(f"{key}: all {len(values)} scores equal {values[0]!r}; no "
+            raise ThresholdError(f"{key}: all {len(values)} scores equal {float(values[0])!r}; no "
                                  "distribution can be fitted (is the model trained?)")
         out[key] = values
     return out

@@ -1,6 +1,10 @@
 """Scoring test clips, DCASE score files, metric tables, and the three model-selection protocols.
 
-- ``score_clips``: the anomaly score of every test clip (ArcFace cross-entropy at its true class).
+- ``score_clips``: the anomaly score of every test clip (ArcFace cross-entropy at its true class);
+  ``score_checkpoints``: the same for several checkpoints in one pass over the clips. The proposed
+  model is scored in its inference form (``asdlib.nets.inference``: BatchNorm folded, no autograd,
+  on the model's device; the log-Mel, which has no weights, computed once per batch for all
+  checkpoints); the peers in their own form.
 - ``write_dcase_scores``: DCASE 2020 submission files ``anomaly_score_<type>_id_<XX>.csv``.
 - ``metric_tables``: AUC/pAUC under the official per-ID protocol and the authors' pooled one.
 - ``evaluate_run``: scores every saved checkpoint of a run and reports three selections side by
@@ -20,6 +24,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from asdlib.nets.inference import InferenceNet, inference_form
 from asdlib.nets.loss import anomaly_score
 from asdlib.nets.model import ASDNet
 from asdlib.outputs import atomic_write_text
@@ -38,6 +43,10 @@ from asdlib.data.dcase import read_ground_truth
 from asdlib.engine.config import run_config_from_dict
 
 PROTOCOLS = ("paper", "validation", "last")
+#: Seconds of audio the inference form scores at once on a CPU: every batch read is scored in
+#: slices of this much (8 ten-second clips, a whole batch of short clips), so that the
+#: full-resolution attention maps of a slice stay in cache (about 1.3x faster at 10 s than 32 clips at once).
+CPU_SLICE_SECONDS = 80.0
 #: The per-checkpoint column the ``paper`` protocol maximises: the authors' "Global AUC", one ROC
 #: over every test clip pooled together (paper-facts section 2), not a mean over types or IDs.
 PAPER_SELECTION_METRIC = "global_auc"
@@ -91,60 +100,133 @@ def load_any_checkpoint(path: str | Path, *, allow_unsafe_pickle: bool = False) 
     return load_authors_checkpoint(path, allow_unsafe_pickle=allow_unsafe_pickle)
 
 
+def scoring_form(net: torch.nn.Module, device=None) -> torch.nn.Module:
+    """The form a network is scored in on ``device``: an ``ASDNet``'s inference form (BatchNorm folded, the training log-Mel), a peer itself (eval mode). Notebook 04.
+
+    The proposed model and its variants give the training form's scores within
+    ``asdlib.nets.inference.ENGINE_SCORE_TOLERANCE`` (1e-4) at a fraction of the work; on a CPU
+    its MobileFaceNet is stored channels-last (oneDNN's faster convolution layout). The peers (STgram-MFN,
+    TASTgram-MFN, IDNN, the DCASE autoencoder) keep their own forward, scored without autograd.
+    """
+    device = torch.device(device) if device else next(net.parameters()).device
+    net = net.to(device).eval()
+    if not isinstance(net, ASDNet):
+        return net
+    form = inference_form(net, exportable=False).eval()
+    if device.type == "cpu":
+        # MobileFaceNet channels-last (oneDNN's faster layout for its many-channel convolutions);
+        # not the 1- and 2-channel Wavegram and attention layers, which one CPU thread would then
+        # run on PyTorch's slow grouped-convolution path (measured 0.7x at 10 s)
+        form.classifier.to(memory_format=torch.channels_last)
+    return form
+
+
+def _batch_scorer(net, device):
+    """(score_batch(wave, target, shared), num_samples, whole, log-Mel key) of one network or scorer."""
+    if isinstance(net, torch.nn.Module):
+        device = torch.device(device) if device else next(net.parameters()).device
+        form = scoring_form(net, device)
+        n = net.config.num_samples
+        whole = bool(getattr(net.config, "whole_clips", False))
+        if isinstance(form, InferenceNet):
+            key = (str(device), net.config.sample_rate) if form.logmel is not None else None
+
+            def score_batch(batch: np.ndarray, target: np.ndarray, shared: dict):
+                wave = shared.setdefault(("wave", str(device)), torch.from_numpy(batch).to(device))
+                logmel = None
+                if key is not None:
+                    if key not in shared:
+                        shared[key] = form.logmel(wave)
+                    logmel = shared[key]
+                # on a CPU in slices of CPU_SLICE_SECONDS of audio (see there)
+                step = (max(1, int(CPU_SLICE_SECONDS * net.config.sample_rate) // n)
+                        if device.type == "cpu" else len(wave))
+                parts = [form(wave[i:i + step], None if logmel is None else logmel[i:i + step])
+                         for i in range(0, len(wave), step)]
+                per_class = torch.cat([part[0] for part in parts])
+                cosine = torch.cat([part[1] for part in parts])
+                t = torch.from_numpy(target).to(device)
+                score = per_class.gather(1, t[:, None])[:, 0]
+                return score.cpu().numpy(), cosine.argmax(1).cpu().numpy()
+        elif not hasattr(form, "arcface"):
+            # IDNN, the DCASE autoencoder (notebook 07): reconstruction error, no class prediction
+            key = None
+
+            def score_batch(batch: np.ndarray, target: np.ndarray, shared: dict):
+                score = form.anomaly_score(torch.from_numpy(batch).to(device),
+                                           torch.from_numpy(target).to(device))
+                return score.cpu().numpy(), np.full(len(target), -1)
+        else:  # STgram-MFN, TASTgram-MFN: ArcFace cross-entropy, as the training form
+            key = None
+
+            def score_batch(batch: np.ndarray, target: np.ndarray, shared: dict):
+                emb = form(torch.from_numpy(batch).to(device)).float()
+                score = anomaly_score(form.arcface, emb, torch.from_numpy(target).to(device))
+                return score.cpu().numpy(), form.arcface.cosine(emb).argmax(1).cpu().numpy()
+        return score_batch, n, whole, key
+
+    def score_exported(batch: np.ndarray, target: np.ndarray, shared: dict):
+        # an exported model: its per-class scores, the column of each clip's class
+        per_class, cosine = net.scores(batch)
+        return per_class[np.arange(len(target)), target], cosine.argmax(1)
+    return score_exported, net.num_samples, False, None
+
+
 @torch.no_grad()
+def score_checkpoints(nets: list, clips: pd.DataFrame, *, store=None, batch_size: int = 32,
+                      device: str | torch.device | None = None, progress: bool = True) -> list[pd.DataFrame]:
+    """Score the clips with several networks in one pass: each batch read once and, for the proposed model, its log-Mel computed once. Notebook 04.
+
+    Returns one table per network, as ``score_clips`` gives it (``score`` and ``predicted``
+    added). Networks of different clip lengths, and the window models that read whole clips,
+    are scored one after the other.
+    """
+    if store is not None and len(store) != len(clips):
+        raise ValueError("store and clip table differ in length")
+    scorers = [_batch_scorer(net, device) for net in nets]
+    if len(scorers) > 1 and (any(sc[2] for sc in scorers) or len({sc[1] for sc in scorers}) > 1):
+        return [_score_pass([sc], clips, store, batch_size, progress)[0] for sc in scorers]
+    return _score_pass(scorers, clips, store, batch_size, progress)
+
+
+def _score_pass(scorers: list, clips: pd.DataFrame, store, batch_size: int, progress: bool) -> list[pd.DataFrame]:
+    """One pass over the clips, every scorer on every batch."""
+    n, whole = scorers[0][1], scorers[0][2]
+    targets = clips["class_index"].to_numpy().astype(np.int64)
+    # the window models with whole_clips read every clip whole (ToyCar 11 s), one at a time
+    step = 1 if whole else batch_size
+    scores = [[] for _ in scorers]
+    preds = [[] for _ in scorers]
+    for start in tqdm(range(0, len(clips), step), desc="scoring", disable=not progress, unit="batch"):
+        idx = list(range(start, min(start + step, len(clips))))
+        batch = (load_wav(clips["path"].iloc[idx[0]])[None] if whole else load_batch(clips, idx, n, store))
+        shared: dict = {}  # the batch on each device and its log-Mel, computed once for all scorers
+        for k, (score_batch, *_rest) in enumerate(scorers):
+            score, pred = score_batch(batch, targets[idx], shared)
+            scores[k].append(score)
+            preds[k].append(pred)
+    out = []
+    for k in range(len(scorers)):
+        table = clips.copy()
+        table["score"] = np.concatenate(scores[k]) if scores[k] else np.array([])
+        table["predicted"] = np.concatenate(preds[k]) if preds[k] else np.array([], dtype=int)
+        out.append(table)
+    return out
+
+
 def score_clips(net, clips: pd.DataFrame, *, store=None, batch_size: int = 32,
                 device: str | torch.device | None = None, progress: bool = True) -> pd.DataFrame:
     """Anomaly score of every clip (needs ``path`` and ``class_index``); returns the table plus ``score``. Notebook 04.
 
-    ``net`` is an ``ASDNet``, a peer (notebook 07: STgram-MFN and TASTgram-MFN score as
-    ``ASDNet``, IDNN and the autoencoder by reconstruction error) or a scorer of
-    ``export.load_scorer`` (an exported ``.onnx`` model). Clips are read from ``store`` (a
-    ``ClipStore`` over the same table) when given, else decoded from their WAV files. Also adds
-    ``predicted`` (arg-max cosine class; -1 for models without classes) for diagnostics.
+    ``net`` is an ``ASDNet`` (scored in its inference form, ``scoring_form``), a peer (notebook
+    07: STgram-MFN and TASTgram-MFN score as ``ASDNet``, IDNN and the autoencoder by
+    reconstruction error) or a scorer of ``export.load_scorer`` (an exported ``.onnx`` model).
+    Clips are read from ``store`` (a ``ClipStore`` over the same table) when given, else decoded
+    from their WAV files. Also adds ``predicted`` (arg-max cosine class; -1 for models without
+    classes) for diagnostics.
     """
-    if store is not None and len(store) != len(clips):
-        raise ValueError("store and clip table differ in length")
-    if isinstance(net, torch.nn.Module) and not hasattr(net, "arcface"):
-        # IDNN, the DCASE autoencoder (notebook 07): reconstruction error, no class prediction
-        device = torch.device(device) if device else next(net.parameters()).device
-        net = net.to(device).eval()
-        n = net.config.num_samples
-
-        def score_batch(batch: np.ndarray, target: np.ndarray):
-            score = net.anomaly_score(torch.from_numpy(batch).to(device),
-                                      torch.from_numpy(target).to(device))
-            return score.cpu().numpy(), np.full(len(target), -1)
-    elif isinstance(net, torch.nn.Module):
-        device = torch.device(device) if device else next(net.parameters()).device
-        net = net.to(device).eval()
-        n = net.config.num_samples
-
-        def score_batch(batch: np.ndarray, target: np.ndarray):
-            emb = net(torch.from_numpy(batch).to(device)).float()
-            score = anomaly_score(net.arcface, emb, torch.from_numpy(target).to(device))
-            return score.cpu().numpy(), net.arcface.cosine(emb).argmax(1).cpu().numpy()
-    else:  # an exported model: its per-class scores, the column of each clip's class
-        n = net.num_samples
-
-        def score_batch(batch: np.ndarray, target: np.ndarray):
-            per_class, cosine = net.scores(batch)
-            return per_class[np.arange(len(target)), target], cosine.argmax(1)
-
-    scores, preds = [], []
-    targets = clips["class_index"].to_numpy().astype(np.int64)
-    # the window models with whole_clips read every clip whole (ToyCar 11 s), one at a time
-    whole = isinstance(net, torch.nn.Module) and getattr(getattr(net, "config", None), "whole_clips", False)
-    step = 1 if whole else batch_size
-    for start in tqdm(range(0, len(clips), step), desc="scoring", disable=not progress, unit="batch"):
-        idx = list(range(start, min(start + step, len(clips))))
-        batch = (load_wav(clips["path"].iloc[idx[0]])[None] if whole else load_batch(clips, idx, n, store))
-        score, pred = score_batch(batch, targets[idx])
-        scores.append(score)
-        preds.append(pred)
-    out = clips.copy()
-    out["score"] = np.concatenate(scores) if scores else np.array([])
-    out["predicted"] = np.concatenate(preds) if preds else np.array([], dtype=int)
-    return out
+    return score_checkpoints([net], clips, store=store, batch_size=batch_size, device=device,
+                             progress=progress)[0]
 
 
 def write_dcase_scores(scores: pd.DataFrame, out_dir: str | Path) -> list[Path]:
@@ -415,10 +497,10 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path | None = None, *,
     device = device or resolve_device("auto")
 
     rows, scorings = [], {}
-    for path in tqdm(ckpts, desc=f"evaluating {run_dir.name}", disable=not progress):
-        net = load_model(path)
-        scores = score_clips(net, clips, store=store, batch_size=batch_size, device=device,
-                             progress=False)
+    nets = [load_model(path) for path in ckpts]  # a few MB each; every batch is read once for all
+    all_scores = score_checkpoints(nets, clips, store=store, batch_size=batch_size, device=device,
+                                   progress=progress)
+    for path, net, scores in zip(ckpts, nets, all_scores):
         tables = metric_tables(scores, label_map, pooled=pooled)
         log = read_checkpoint(path).get("log", {})
         rows.append({"epoch": net.checkpoint_epoch, "checkpoint": path.name,
