@@ -409,3 +409,19 @@ def test_prelu_slopes_outside_zero_one_keep_the_prelu():
     want = _training_form_scores(net, wave)
     assert np.abs(got.numpy() - want).max() <= SCORE_TOLERANCE
     assert np.abs(engine.numpy() - want).max() <= ENGINE_SCORE_TOLERANCE
+
+
+@pytest.mark.parametrize("separable", [True, False])
+def test_inference_form_owns_its_weights(separable):
+    """The inference form is a copy: changing the trained network afterwards (training on, loading
+    the next checkpoint into it) leaves the form's scores as they were."""
+    torch.manual_seed(0)
+    net = _randomise_batchnorm(build_model(clip_seconds=1.0, separable=separable), seed=4)
+    wave = 0.1 * torch.randn(2, 16_000, generator=torch.Generator().manual_seed(2))
+    forms = (inference_form(net), scoring_form(net, "cpu"))
+    with torch.no_grad():
+        before = [form(wave)[0].clone() for form in forms]
+        for p in net.parameters():
+            p.mul_(0.5)
+        after = [form(wave)[0] for form in forms]
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
