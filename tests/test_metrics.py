@@ -237,3 +237,13 @@ def test_pooled_masks_include_their_upper_edges_and_types_keep_table_order():
     assert (pooled.loc["fan", "auc"], pooled.loc["valve", "auc"]) == (100.0, 75.0)
     per_type = official_metrics(scores)["per_type"]
     assert per_type["machine_type"].tolist() == ["fan", "pump", "ToyCar", "valve", "average"]
+
+
+def test_bootstrap_auc_skips_only_the_groups_holding_one_class():
+    from asdlib.engine.metrics import bootstrap_auc
+
+    groups = ["a", "a", "b", "b", "b", "b", "c", "c", "c"]
+    y = [1, 1, 0, 0, 1, 1, 0, 1, 1]
+    s = [0.5, 0.6, 0.1, 0.2, 0.9, 0.8, 0.9, 0.1, 0.2]
+    # a: anomalies only (left out); b: always 100; c (one normal clip): always 0 -> the mean is 50
+    assert bootstrap_auc(y, s, groups=groups, n_boot=20) == (50.0, 50.0)
