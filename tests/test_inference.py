@@ -399,11 +399,29 @@ def test_prelu_slopes_outside_zero_one_keep_the_prelu():
             m.weight.fill_((-0.3, 1.5, 0.25)[k % 3])
     wave = 0.1 * torch.randn(3, 16_000, generator=torch.Generator().manual_seed(2))
     inf = inference_form(net)
-    kept = sum(isinstance(m, nn.PReLU) for m in inf.modules())
-    assert kept == sum(1 for k in range(len(prelus)) if k % 3 != 2) > 0
+    kept = [m for m in inf.modules() if isinstance(m, nn.PReLU)]
+    assert len(kept) == sum(1 for k in range(len(prelus)) if k % 3 != 2) > 0
+    # copies, not the trained network's own parameters
+    assert not {m.weight.data_ptr() for m in kept} & {m.weight.data_ptr() for m in prelus}
     with torch.no_grad():
         got, _ = inf(wave)
         engine, _ = scoring_form(net, "cpu")(wave)
     want = _training_form_scores(net, wave)
     assert np.abs(got.numpy() - want).max() <= SCORE_TOLERANCE
     assert np.abs(engine.numpy() - want).max() <= ENGINE_SCORE_TOLERANCE
+
+
+@pytest.mark.parametrize("separable", [True, False])
+def test_inference_form_owns_its_weights(separable):
+    """The inference form is a copy: changing the trained network afterwards (training on, loading
+    the next checkpoint into it) leaves the form's scores as they were."""
+    torch.manual_seed(0)
+    net = _randomise_batchnorm(build_model(clip_seconds=1.0, separable=separable), seed=4)
+    wave = 0.1 * torch.randn(2, 16_000, generator=torch.Generator().manual_seed(2))
+    forms = (inference_form(net), scoring_form(net, "cpu"))
+    with torch.no_grad():
+        before = [form(wave)[0].clone() for form in forms]
+        for p in net.parameters():
+            p.mul_(0.5)
+        after = [form(wave)[0] for form in forms]
+    assert all(torch.equal(a, b) for a, b in zip(before, after))

@@ -224,3 +224,26 @@ def test_paired_bootstrap_difference_is_exact_and_narrower_than_unpaired():
     assert res["high"] - res["low"] < 0.7 * np.hypot(width_a, width_b)
     with pytest.raises(ValueError, match="differ in length"):
         paired_bootstrap_auc_difference(y, a, b[:-1])
+
+
+def test_pooled_masks_include_their_upper_edges_and_types_keep_table_order():
+    """fan id_06 (class 6) and valve id_06 (class 40) are the top classes of their masks; ToyCar
+    (an upper-case name) still comes after fan and pump, in MACHINE_TYPES order, not sorted."""
+    scores = pd.concat([_clips("fan", "06", [0.1, 0.2], [0.3, 0.4]), _clips("valve", "06", [0.1, 0.3], [0.2, 0.4]),
+                        _clips("ToyCar", "01", [0.1, 0.4], [0.2, 0.3]), _clips("pump", "00", [0.2, 0.4], [0.1, 0.3])],
+                       ignore_index=True)
+    pooled = pooled_metrics(scores).set_index("machine_type")
+    assert pooled.loc["fan", "ids"] == "fan 06" and pooled.loc["valve", "ids"] == "valve 06"
+    assert (pooled.loc["fan", "auc"], pooled.loc["valve", "auc"]) == (100.0, 75.0)
+    per_type = official_metrics(scores)["per_type"]
+    assert per_type["machine_type"].tolist() == ["fan", "pump", "ToyCar", "valve", "average"]
+
+
+def test_bootstrap_auc_skips_only_the_groups_holding_one_class():
+    from asdlib.engine.metrics import bootstrap_auc
+
+    groups = ["a", "a", "b", "b", "b", "b", "c", "c", "c"]
+    y = [1, 1, 0, 0, 1, 1, 0, 1, 1]
+    s = [0.5, 0.6, 0.1, 0.2, 0.9, 0.8, 0.9, 0.1, 0.2]
+    # a: anomalies only (left out); b: always 100; c (one normal clip): always 0 -> the mean is 50
+    assert bootstrap_auc(y, s, groups=groups, n_boot=20) == (50.0, 50.0)

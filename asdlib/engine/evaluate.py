@@ -105,7 +105,8 @@ def scoring_form(net: torch.nn.Module, device=None) -> torch.nn.Module:
 
     The proposed model and its variants give the training form's scores within
     ``asdlib.nets.inference.ENGINE_SCORE_TOLERANCE`` (1e-4) at a fraction of the work; on a CPU
-    its MobileFaceNet is stored channels-last (oneDNN's faster convolution layout). The peers (STgram-MFN,
+    it is stored channels-last (oneDNN's faster convolution layout; only MobileFaceNet with one
+    thread). The peers (STgram-MFN,
     TASTgram-MFN, IDNN, the DCASE autoencoder) keep their own forward, scored without autograd.
     """
     device = torch.device(device) if device else next(net.parameters()).device
@@ -114,10 +115,10 @@ def scoring_form(net: torch.nn.Module, device=None) -> torch.nn.Module:
         return net
     form = inference_form(net, exportable=False).eval()
     if device.type == "cpu":
-        # MobileFaceNet channels-last (oneDNN's faster layout for its many-channel convolutions);
-        # not the 1- and 2-channel Wavegram and attention layers, which one CPU thread would then
-        # run on PyTorch's slow grouped-convolution path (measured 0.7x at 10 s)
-        form.classifier.to(memory_format=torch.channels_last)
+        # channels-last, oneDNN's faster layout; with one thread only MobileFaceNet: there PyTorch
+        # runs the 1- and 2-channel Wavegram and attention convolutions in channels-last on its
+        # slow grouped-convolution path (measured 0.7x at 10 s), with two or more it does not
+        (form if torch.get_num_threads() > 1 else form.classifier).to(memory_format=torch.channels_last)
     return form
 
 
