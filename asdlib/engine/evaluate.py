@@ -374,15 +374,13 @@ def score_checkpoint(checkpoint: str | Path, data_root: str | Path, out_dir: str
     if ground_truth is not None:
         clips = apply_ground_truth(clips, read_ground_truth(ground_truth))
     skip = on_bad_file == "skip"
-    bad: list[dict] = []
-    store = None
     final_out = Path(out_dir)
     # the folder is built under a temporary name and swapped in whole: a kill or a rerun on other
     # types never leaves two models' files side by side (MANIFEST.json says what made it)
     with swapped_folder(final_out, "score", known=_score_output_name,
                         describe=_scored_by(checkpoint, net, data_root, label_map)) as out_dir:
         return _score_into(net, clips, data_root, out_dir, final_out, label_map=label_map,
-                           num_samples=num_samples, use_store=use_store, skip=skip, bad=bad,
+                           num_samples=num_samples, use_store=use_store, skip=skip,
                            batch_size=batch_size, device=device, progress=progress)
 
 
@@ -402,10 +400,11 @@ def _scored_by(checkpoint, net, data_root, label_map: str) -> dict:
 
 
 def _score_into(net, clips: pd.DataFrame, data_root, out_dir: Path, final_out: Path, *, label_map: str,
-                num_samples: int, use_store: bool, skip: bool, bad: list, batch_size: int, device,
+                num_samples: int, use_store: bool, skip: bool, batch_size: int, device,
                 progress: bool) -> dict[str, pd.DataFrame]:
     """``score_checkpoint``'s work, written into ``out_dir`` (the temporary folder of ``final_out``)."""
     store = None
+    bad: list[dict] = []
     if use_store:
         store = build_store(clips, num_samples, name=f"test-{Path(data_root).name}",
                             skip_bad=skip, progress=progress)
