@@ -98,6 +98,7 @@ SETTINGS_ENV = {
     "ASD_DCASE_DIR": "a DCASE 2020 Task 2 tree you already have (dcase_dir; run_all.sh --data-root)",
     "ASD_EXPECTED_COUNTS": "another expected-file-count table (expected_counts_path)",
     "ASD_THREADS": "CPU threads (threads_override)",
+    "ASD_JOBS": "runs trained at once on a CPU (jobs_override; 1: one after the other)",
     "ASD_RUN_OVERRIDES": "JSON settings applied to every run (run_overrides; run_all.sh --overrides)",
     "ASD_PRECISION": "training precision of every run (precision_override; run_all.sh --precision)",
     "ASD_SEEDS": "seeds per compared method (seeds_override; run_all.sh --seeds)",
@@ -107,6 +108,7 @@ OVERRIDES_ENV = "ASD_RUN_OVERRIDES"
 PRECISION_ENV = "ASD_PRECISION"
 SEEDS_ENV = "ASD_SEEDS"
 THREADS_ENV = "ASD_THREADS"
+JOBS_ENV = "ASD_JOBS"
 COUNTS_ENV = "ASD_EXPECTED_COUNTS"
 REHEARSAL_ENV = "ASD_REHEARSAL"
 
@@ -165,6 +167,19 @@ def threads_override() -> int | None:
     if omp.isdigit() and int(omp) >= 1:
         return int(omp)
     return None
+
+
+def jobs_override() -> int | None:
+    """Runs to train at once on a CPU fixed by ``$ASD_JOBS`` (1: one after the other), else None. Notebook 05.
+
+    ``ASD_JOBS`` must be a positive whole number (else ``ValueError``).
+    """
+    env = os.environ.get(JOBS_ENV, "").strip()
+    if not env:
+        return None
+    if not env.isdigit() or int(env) < 1:
+        raise ValueError(f"{JOBS_ENV}={env!r}: expected a positive whole number of runs at once")
+    return int(env)
 
 
 def expected_counts_path() -> str | None:

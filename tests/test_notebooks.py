@@ -59,9 +59,13 @@ def test_run_notebooks_executes_each_in_a_kernel_with_its_parameters_and_writes_
     """scripts/run_notebooks.py (what run_all.sh calls): executed copies, HTML pages and run times;
     a failing notebook stops the run with its copy and page written (exit 1, a FAILED line)."""
     params = ("code", "profile = 'x'\ninsist = False", ["parameters"])
-    good = _notebook(tmp_path / "01_good.ipynb", [("markdown", "# Good", []), params,
-                                                  ("code", "print(f'profile={profile} insist={insist!r}')", [])])
-    bad = _notebook(tmp_path / "02_bad.ipynb", [params, ("code", "raise ValueError('broken on purpose')", [])])
+    good = _notebook(tmp_path / "01_good.ipynb", [
+        ("markdown", "# Good", []), params,
+        ("code", "import sys\nprint(f'profile={profile} insist={insist!r}')\nsecret = 42\n"
+                 "print('warm', 'tabnanny' in sys.modules, [n for n in dir() if 'asd' in n])", []),
+        ("code", "import tabnanny", [])])
+    bad = _notebook(tmp_path / "02_bad.ipynb", [params, ("code", "print('fresh', 'secret' not in dir())\n"
+                                                         "raise ValueError('broken on purpose')", [])])
     never = _notebook(tmp_path / "03_never.ipynb", [params])
     out, times = tmp_path / "out", tmp_path / "times.csv"
     times.write_text("item,seconds\n")
@@ -74,8 +78,11 @@ def test_run_notebooks_executes_each_in_a_kernel_with_its_parameters_and_writes_
     executed = json.loads((out / "notebooks" / "01_good.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
     assert "profile=smoke insist=True" in printed  # typed as papermill's -p types it
+    # its kernel started early and loaded the modules it imports, with nothing left in its namespace
+    assert "warm True []" in printed
     failed = (out / "notebooks" / "02_bad.ipynb").read_text()
     assert "broken on purpose" in failed
+    assert "fresh True" in failed  # a fresh kernel: nothing of the notebook before it
     assert sorted(p.name for p in (out / "html").iterdir()) == ["01_good.html", "02_bad.html"]
     assert "<html" in (out / "html" / "01_good.html").read_text()
     assert not (out / "notebooks" / "03_never.ipynb").exists()

@@ -224,17 +224,19 @@ def read_key_file(path) -> list[tuple[str, tuple[int, ...], str]]:
 
 # --------------------------------------------------------------------------- our format
 
-def _atomic_save(obj, path: Path) -> None:
-    """Serialise in memory, then write through a unique temporary name (removed on failure): a full
-    disk is one ``OutOfSpaceError`` naming the file and the bytes it needs, never a partial file."""
+def _atomic_save(obj, path: Path, copies=()) -> None:
+    """Serialise in memory once, then write it to ``path`` and each of ``copies`` through a unique
+    temporary name (removed on failure): a full disk is one ``OutOfSpaceError`` naming the file
+    and the bytes it needs, never a partial file."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    write_bytes_atomic(path, buffer.getbuffer())
+    for target in (path, *copies):
+        write_bytes_atomic(target, buffer.getbuffer())
 
 
 def save_checkpoint(path: Path, config: RunConfig, net: nn.Module, optimizer, scheduler, epoch: int,
-                    log_row: dict | None = None) -> None:
-    """Write a full checkpoint (model, optimizer, scheduler, epoch, RNG states, config) atomically. Notebook 03."""
+                    log_row: dict | None = None, copies=()) -> None:
+    """Write a full checkpoint (model, optimizer, scheduler, epoch, RNG states, config) atomically, to ``path`` and the same bytes to each of ``copies``. Notebook 03."""
     _atomic_save({
         "format": CHECKPOINT_FORMAT,
         "config": config.to_dict(),
@@ -244,7 +246,7 @@ def save_checkpoint(path: Path, config: RunConfig, net: nn.Module, optimizer, sc
         "scheduler": scheduler.state_dict(),
         "rng": rng_state(),
         "log": log_row or {},
-    }, path)
+    }, path, copies)
 
 
 def rng_state() -> dict:

@@ -128,6 +128,10 @@ class TrainSettings:
     accumulate: int = 1
     #: Batches each data loader worker prepares ahead (in /dev/shm): workers x this x batch clips.
     prefetch_factor: int = 4
+    #: The validation loss is computed every this many epochs and at every epoch that saves a
+    #: checkpoint (the validation selection needs it there); 1: every epoch. It never changes
+    #: the weights, only which rows of the training log have ``val_loss``.
+    validate_every: int = 1
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -140,7 +144,7 @@ class TrainSettings:
             raise ValueError(f"train.batch_unit = {self.batch_unit!r}: expected one of {list(BATCH_UNITS)}")
         for key, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("checkpoint_every", 1),
                              ("num_workers", 0), ("scheduler_start_epoch", 0), ("cosine_t_max", 0),
-                             ("accumulate", 1), ("prefetch_factor", 1)):
+                             ("accumulate", 1), ("prefetch_factor", 1), ("validate_every", 1)):
             check_whole(f"train.{key}", getattr(self, key), minimum)
         check_whole("train.max_steps_per_epoch", self.max_steps_per_epoch, 1, optional=True)
         check_number("train.lr", self.lr, 0.0, low_open=True)
@@ -158,7 +162,7 @@ class TrainSettings:
 
 
 #: Settings that may differ between a checkpoint and the run resuming it.
-RUNTIME_KEYS = {"num_workers", "device", "compile", "prefetch_factor"}
+RUNTIME_KEYS = {"num_workers", "device", "compile", "prefetch_factor", "validate_every"}
 
 
 #: A run name: one plain folder name (no path separators, no "..", not hidden).

@@ -151,6 +151,7 @@ def runtime_info(device: torch.device, precision: str, tf32: bool, *, world: int
         "accumulate": accumulate,
         "sync_batchnorm": sync,
         "batchnorm_batch": micro * world if sync else micro,
+        "cpu_threads": None if cuda else torch.get_num_threads(),  # the last digits can follow it
         "resume": RESUME_NOTE["cuda" if cuda else "cpu"],
         "torch": torch.__version__,
         "cuda_build": torch.version.cuda,

@@ -44,9 +44,11 @@ from asdlib.engine.config import run_config_from_dict
 
 PROTOCOLS = ("paper", "validation", "last")
 #: Seconds of audio the inference form scores at once on a CPU: every batch read is scored in
-#: slices of this much (8 ten-second clips, a whole batch of short clips), so that the
-#: full-resolution attention maps of a slice stay in cache (about 1.3x faster at 10 s than 32 clips at once).
-CPU_SLICE_SECONDS = 80.0
+#: slices of this much (one ten-second clip, 16 one-second clips). The full-resolution attention
+#: maps of a bigger slice are tensors of tens of MB, fresh memory for every layer; at 16 s
+#: scoring ran 1.7x faster than at 80 s, at 1 s and at 10 s, with one thread and with two
+#: (benchmarks/scoring_speed.py, benchmarks/REPORT.md section 10).
+CPU_SLICE_SECONDS = 16.0
 #: The per-checkpoint column the ``paper`` protocol maximises: the authors' "Global AUC", one ROC
 #: over every test clip pooled together (paper-facts section 2), not a mean over types or IDs.
 PAPER_SELECTION_METRIC = "global_auc"

@@ -536,15 +536,14 @@ def _train_in_claimed_folder(config: RunConfig, out_dir: Path, *, resume: bool, 
                "data_wait_seconds": wait, "data_wait_fraction": wait / max(seconds, 1e-9),
                "steps": steps_epoch, "world_size": world,
                **({"windows": seen, "clips": len(data.train_idx)} if windows is not None else {"clips": seen * world})}
-        if val_loader is not None and main:
+        keep = epoch % s.checkpoint_every == 0 or epoch == s.epochs  # a checkpoint of its own
+        if val_loader is not None and main and (keep or epoch % s.validate_every == 0):
             row.update(validate(net, val_loader, device, amp))
         if main:
             with log_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-            save_checkpoint(last, config, net, optimizer, scheduler, epoch, row)
-            if epoch % s.checkpoint_every == 0 or epoch == s.epochs:
-                save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}.pt", config, net, optimizer,
-                                scheduler, epoch, row)
+            save_checkpoint(last, config, net, optimizer, scheduler, epoch, row,
+                            copies=[ckpt_dir / f"epoch_{epoch:04d}.pt"] if keep else [])
             if progress:
                 msg = " ".join(f"{k}={v:.4g}" for k, v in row.items() if v is not None
                                and k in ("train_loss", "train_acc", "val_loss", "val_acc", "seconds"))

@@ -21,15 +21,20 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from asdlib.engine.checkpoints import ConfigMismatchError, read_checkpoint
 from asdlib.engine.config import RunConfig, load_config, profile_configs, run_config_from_dict
+from asdlib.engine.cpu import default_threads
+from asdlib.engine.device import resolve_device
 from asdlib.engine.evaluate import evaluate_run
+from asdlib.engine.memory import step_memory
 from asdlib.engine.train import read_log, train
+from asdlib.engine.workers import available_memory_bytes, map_in_workers, worker_layout
 from asdlib.nets.methods import PEERS
 from asdlib.nets.model import paper_length_network, parameter_counts
-from asdlib.paths import (OVERRIDES_ENV, SAMPLE_DIR, precision_override, results_dir, run_overrides,
-                          seeds_override)
+from asdlib.paths import (JOBS_ENV, OVERRIDES_ENV, SAMPLE_DIR, jobs_override, precision_override,
+                          results_dir, run_overrides, seeds_override)
 
 #: The runs of the paper's tables, in the order the paper lists them.
 TABLE3_RUNS = {"mel_only": ("[X_Mel]", 128), "wave_only": ("[X_Wav]", 128),
@@ -171,25 +176,77 @@ def ensure_evaluated(profile: str, name: str, *, progress: bool = True) -> pd.Da
     return evaluate_run(run_dir(profile, name), progress=progress)
 
 
+def _train_and_evaluate(profile: str, name: str) -> dict:
+    """One run trained (unless complete) and evaluated, quietly, with its times: the job of a worker process."""
+    t0 = time.perf_counter()
+    ensure_trained(profile, name, progress=False)
+    t1 = time.perf_counter()
+    ensure_evaluated(profile, name, progress=False)
+    return {"seconds_now": time.perf_counter() - t0, "eval_seconds_now": time.perf_counter() - t1}
+
+
+def training_layout(profile: str, names) -> tuple[int, int]:
+    """(runs at once, threads each) for training these runs: ``$ASD_JOBS``, else one run per usable core on a CPU, one at a time on a GPU or when memory is short. Notebook 05.
+
+    Each run at once takes the memory of its training step (``engine.memory.step_memory``) and
+    a Python process with torch (``WORKER_BYTES``).
+    """
+    names = list(names)
+    configs = [run_config(profile, n) for n in names]
+    wanted = jobs_override()
+    if len(configs) < 2 or wanted == 1:
+        return 1, default_threads()
+    try:
+        on_cpu = all(resolve_device(c.train.device).type == "cpu" for c in configs)
+    except ValueError:  # a device that cannot be used: training says so, one run at a time
+        on_cpu = False
+    if not on_cpu:
+        return 1, default_threads()
+    per_job = WORKER_BYTES + max(step_memory(c)["peak"] for c in configs)
+    return worker_layout(wanted or len(configs), len(configs), bytes_per_job=per_job,
+                         available=available_memory_bytes())
+
+
+#: Memory of one worker process besides its training step (Python, torch, the clip store).
+WORKER_BYTES = 2 << 30
+
+
 def ensure_runs(profile: str, names, *, insist: bool = False, progress: bool = True) -> pd.DataFrame:
-    """Train (unless complete) and evaluate several runs; one row per run with its logged training time. Notebook 05."""
+    """Train (unless complete) and evaluate several runs, several at once on a CPU (``training_layout``); one row per run with its logged training time. Notebook 05."""
     names = list(names)
     todo = [n for n in names if not run_is_complete(profile, n)]
     if todo and profile == "paper" and not torch.cuda.is_available() and not insist:
         raise RuntimeError(f"runs {todo} of the paper profile still need training (300 epochs on "
                            "34,469 clips each): without a GPU that takes days. Run on a GPU, or set "
                            "insist = True (run_all.sh --insist) to go on anyway.")
+    times = {}
+    jobs, threads = training_layout(profile, todo)
+    if jobs > 1:
+        if progress:
+            print(f"training {len(todo)} runs on the CPU, {jobs} at a time with {threads} thread(s) "
+                  f"each ({JOBS_ENV}=1: one after the other)", flush=True)
+        bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not progress)
+        for (_, name), took in map_in_workers(_train_and_evaluate, [(profile, n) for n in todo],
+                                              jobs, threads):
+            times[name] = took
+            bar.update(1)
+            if progress:
+                bar.write(f"{name}: trained and evaluated in {took['seconds_now']:.0f} s "
+                          f"(evaluation {took['eval_seconds_now']:.0f} s)")
+        bar.close()
     rows = []
     for name in names:
-        t0 = time.perf_counter()
-        ensure_trained(profile, name, progress=progress)
-        t1 = time.perf_counter()
-        ensure_evaluated(profile, name, progress=progress)
-        t2 = time.perf_counter()
+        if name in times:
+            took = times[name]
+        else:
+            t0 = time.perf_counter()
+            ensure_trained(profile, name, progress=progress)
+            t1 = time.perf_counter()
+            ensure_evaluated(profile, name, progress=progress)
+            took = {"seconds_now": time.perf_counter() - t0, "eval_seconds_now": time.perf_counter() - t1}
         log = read_log(run_dir(profile, name))
         rows.append({"run": name, "trained_now": name in todo, "epochs": len(log),
-                     "train_seconds_logged": float(log["seconds"].sum()),
-                     "seconds_now": t2 - t0, "eval_seconds_now": t2 - t1})
+                     "train_seconds_logged": float(log["seconds"].sum()), **took})
     return pd.DataFrame(rows)
 
 
