@@ -16,6 +16,21 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import engine_helpers as H
 
+# Under pytest-xdist (run_tests.sh) each worker takes its share of the cores: two workers on two
+# cores each run one torch thread instead of two threads each fighting for both cores.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    import torch
+
+    from asdlib.engine.cpu import usable_cores
+
+    torch.set_num_threads(max(1, usable_cores() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests marked ``slow`` (the longest, a minute at most) run first: with several workers
+    none of them is then left to run alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):

@@ -324,6 +324,7 @@ print(json.dumps(measured_step_peak(config, int(sys.argv[1]))))
 """
 
 
+@pytest.mark.slow
 def test_the_memory_estimate_matches_a_measured_cpu_peak_at_two_batch_sizes():
     """The proposed network on 2-s clips: the estimate (activations counted on the meta device)
     within 25 % of the peak resident memory a real CPU step reaches, in a fresh process each

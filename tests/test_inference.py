@@ -300,6 +300,7 @@ def test_score_command_accepts_onnx_and_writes_the_same_files(exported, referenc
         assert np.abs(a[1].to_numpy() - b[1].to_numpy()).max() <= SCORE_TOLERANCE
 
 
+@pytest.mark.slow
 def test_export_command_and_its_errors(reference_run, tmp_path, data_dir):
     from test_cli import asdlib
 

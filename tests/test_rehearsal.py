@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+# one worker runs them all (the rehearsal is built once per module), and early (run_tests.sh)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rehearsal")]
+
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "benchmarks" / "rehearsal.py"
 LABEL = "REHEARSAL: synthetic data at DCASE scale, training capped - numbers are meaningless"

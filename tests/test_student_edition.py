@@ -192,6 +192,7 @@ def test_retrain_task_waits_for_a_prediction_and_refuses_the_paper_profile(capsy
         checks.retrain_task("09.R", "lower", "smoke")
 
 
+@pytest.mark.slow
 def test_the_student_edition_of_notebook_02_runs_end_to_end_unanswered(tmp_path):
     """Executed as a student receives it: every checker reports 'not yet', nothing fails."""
     nb = ROOT / "notebooks" / "student" / "02_features.ipynb"

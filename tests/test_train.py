@@ -111,6 +111,24 @@ def test_same_seed_same_losses_and_weights(tiny_data, reference_run, tmp_path):
     assert H.state_dicts_equal(wa, wb) == []
 
 
+def test_validating_at_the_checkpoints_only_changes_nothing_but_the_log(tiny_data, reference_run, tmp_path):
+    """train.validate_every = 3 with checkpoint_every = 2: the validation loss at epochs 2 (a
+    checkpoint) and 3 (the last), none at epoch 1; losses and weights as the reference run's,
+    which validated every epoch."""
+    out = train(H.tiny_config(tiny_data, checkpoint_every=2, validate_every=3), tmp_path / "val",
+                resume=False, progress=False)
+    a, b = read_log(reference_run), read_log(out)
+    assert a["train_loss"].tolist() == b["train_loss"].tolist()
+    assert b["val_loss"].isna().tolist() == [True, False, False]
+    assert b["val_loss"][1:].tolist() == a["val_loss"][1:].tolist()
+    assert sorted(p.name for p in (out / "checkpoints").glob("epoch_*.pt")) == ["epoch_0002.pt", "epoch_0003.pt"]
+    wa = read_checkpoint(reference_run / "checkpoints" / "last.pt")["model"]
+    wb = read_checkpoint(out / "checkpoints" / "last.pt")["model"]
+    assert H.state_dicts_equal(wa, wb) == []
+    # a checkpoint epoch writes the same bytes to last.pt and to its own file
+    assert (out / "checkpoints" / "last.pt").read_bytes() == (out / "checkpoints" / "epoch_0003.pt").read_bytes()
+
+
 def test_other_seed_gives_other_run(tiny_data, reference_run, tmp_path):
     out = train(H.tiny_config(tiny_data, epochs=1, seed=1), tmp_path / "seed1", resume=False,
                 progress=False)
@@ -212,6 +230,7 @@ def test_ddp_two_processes_on_cpu(tiny_data, data_dir, tmp_path):
         assert torch.isfinite(net(torch.zeros(2, int(H.CLIP_SECONDS * 16000)))).all()
 
 
+@pytest.mark.slow
 def test_compiled_training_step_gives_the_eager_loss(tiny_data, tmp_path):
     """train.compile: the same fp32 arithmetic through torch.compile; the first step's loss to 1e-4.
 

@@ -319,6 +319,7 @@ def load_model(path: str | Path) -> nn.Module:
                               f"({what}); use another checkpoint of the run or train again") from None
     net.label_map = config.data.label_map
     net.checkpoint_epoch = epoch
+    net.checkpoint_log = dict(ckpt.get("log") or {})  # the training log row of its epoch
     return net.eval()
 
 

@@ -504,7 +504,7 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path | None = None, *,
                                    progress=progress)
     for path, net, scores in zip(ckpts, nets, all_scores):
         tables = metric_tables(scores, label_map, pooled=pooled)
-        log = read_checkpoint(path).get("log", {})
+        log = net.checkpoint_log  # read with the weights: each file is read once
         rows.append({"epoch": net.checkpoint_epoch, "checkpoint": path.name,
                      "val_loss": log.get("val_loss", np.nan), **summary_row(tables)})
         scorings[net.checkpoint_epoch] = scores

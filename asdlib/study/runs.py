@@ -207,6 +207,11 @@ def training_layout(profile: str, names) -> tuple[int, int]:
                          available=available_memory_bytes())
 
 
+def checkpoint_count(train) -> int:
+    """Checkpoints a run's training settings save: every ``checkpoint_every`` epochs and the last. Notebook 04."""
+    return train.epochs // train.checkpoint_every + (train.epochs % train.checkpoint_every != 0)
+
+
 #: Memory of one worker process besides its training step (Python, torch, the clip store).
 WORKER_BYTES = 2 << 30
 
@@ -226,7 +231,9 @@ def ensure_runs(profile: str, names, *, insist: bool = False, progress: bool = T
             print(f"training {len(todo)} runs on the CPU, {jobs} at a time with {threads} thread(s) "
                   f"each ({JOBS_ENV}=1: one after the other)", flush=True)
         bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not progress)
-        for (_, name), took in map_in_workers(_train_and_evaluate, [(profile, n) for n in todo],
+        # the runs with the most checkpoints to score (the longest jobs) start first
+        first = sorted(todo, key=lambda n: -checkpoint_count(run_config(profile, n).train))
+        for (_, name), took in map_in_workers(_train_and_evaluate, [(profile, n) for n in first],
                                               jobs, threads):
             times[name] = took
             bar.update(1)
