@@ -78,7 +78,8 @@ if [ "$STUDENT" = 1 ]; then
   NOTEBOOKS=(notebooks/student/[0-9][0-9]_*.ipynb)
 fi
 mkdir -p "$OUT/notebooks" "$OUT/html"
-"$PY" scripts/build_notebooks.py --check >/dev/null || "$PY" scripts/build_notebooks.py >/dev/null
+EDITION=instructor; [ "$STUDENT" = 1 ] && EDITION=student   # check the edition this run executes
+"$PY" scripts/build_notebooks.py --check --edition "$EDITION" >/dev/null || "$PY" scripts/build_notebooks.py >/dev/null
 
 PRE=(preflight --profile "$PROFILE"); [ "$INSIST" = 1 ] && PRE+=(--insist)
 [ "$CHECK_CONTENT" = 1 ] && PRE+=(--check-content)

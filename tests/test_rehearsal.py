@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-# one worker runs them all (the rehearsal is built once per module), and early (run_tests.sh)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rehearsal")]
+pytestmark = pytest.mark.slow  # started first (run_tests.sh)
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "benchmarks" / "rehearsal.py"
