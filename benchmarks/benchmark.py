@@ -800,8 +800,25 @@ def write_report(res: dict, path: Path) -> None:
         from sharing import markdown as sharing_markdown
 
         L.append(sharing_markdown(json.loads(sharing.read_text())))
+    L.extend(hand_written_sections(path))
     L.append("Raw numbers: `benchmarks/results.json`.")
     path.write_text("\n".join(L) + "\n")
+
+
+#: Sections of REPORT.md written by hand (between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``):
+#: a regenerated report keeps them as they are.
+HAND_WRITTEN = ("mutation", "speed")
+
+
+def hand_written_sections(path: Path) -> list[str]:
+    """The hand-written sections of an existing report, each with its markers, in HAND_WRITTEN order."""
+    text = path.read_text() if path.is_file() else ""
+    kept = []
+    for name in HAND_WRITTEN:
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        if start in text and end in text:
+            kept.append(text[text.index(start): text.index(end) + len(end)])
+    return kept
 
 
 # =========================================================================== main

@@ -5,6 +5,11 @@ log-Mel computed once for all checkpoints), in the same process on the same clip
 
     python benchmarks/scoring_speed.py --clips 64 --clip-seconds 10 --checkpoints 1 --threads 2
     python benchmarks/scoring_speed.py --clips 288 --clip-seconds 1 --checkpoints 15 --threads 2
+    python benchmarks/scoring_speed.py --clip-seconds 10 --threads 1 --slices 8 16 32 80
+
+``--slices`` times only ``score_checkpoints`` once per slice (the seconds of audio the inference
+form scores at once on a CPU, ``asdlib.engine.evaluate.cpu_slice_seconds``), each the best of
+``--repeats`` whole passes, and prints one JSON line per value.
 
 The checkpoints are the proposed model with trained-looking BatchNorm statistics (running
 variances down to 1e-6) and PReLU slopes; the clips are synthetic machine sounds in a clip store
@@ -30,6 +35,7 @@ from torch import nn
 from asdlib.data.dataset import add_class_index, scan_dataset
 from asdlib.data.store import build_store, load_batch
 from asdlib.data.synthetic import generate_synthetic_dataset
+from asdlib.engine import evaluate
 from asdlib.engine.evaluate import _batch_scorer, score_checkpoints
 from asdlib.nets.loss import anomaly_score
 from asdlib.nets.model import build_model
@@ -70,6 +76,12 @@ def training_form_scores(nets, clips, store, batch_size: int) -> list[np.ndarray
     return out
 
 
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=64, help="test clips (half normal, half anomalous)")
@@ -78,6 +90,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32, help="the engine's default")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--slices", type=float, nargs="+", default=None, metavar="SECONDS",
+                    help="time score_checkpoints at each of these slices (seconds of audio at once) instead")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ids = {"fan": ("00", "02"), "pump": ("00", "02")}
@@ -91,6 +105,19 @@ def main() -> None:
         store = build_store(clips, num_samples, root=Path(tmp) / "store", progress=False)
         clips = store.table
         nets = [trained_looking(seed, args.clip_seconds) for seed in range(args.checkpoints)]
+        if args.slices:
+            for seconds in args.slices:
+                evaluate.CPU_SLICE_SECONDS_PER_THREAD = seconds / torch.get_num_threads()
+                best = min(_timed(lambda: score_checkpoints(nets, clips, store=store, batch_size=args.batch_size,
+                                                            device="cpu", progress=False))
+                           for _ in range(args.repeats))
+                print(json.dumps({"slice_seconds": seconds, "clip_seconds": args.clip_seconds,
+                                  "clips_per_slice": max(1, int(seconds // args.clip_seconds)),
+                                  "threads": args.threads, "checkpoints": len(nets),
+                                  "clips_per_s": round(len(clips) * len(nets) / best, 2),
+                                  "ms_per_audio_second": round(1000 * best / (len(clips) * len(nets) * args.clip_seconds), 2)}),
+                      flush=True)
+            return
         # whole passes, as the engine runs them (the scoring forms built inside, timed in)
         whole = {"before": [], "after": []}
         for _ in range(args.repeats):

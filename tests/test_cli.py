@@ -267,8 +267,10 @@ def test_identity_leaves_out_runtime_settings():
     b = RunConfig().with_overrides({"train.num_workers": 8, "train.device": "auto"})
     assert a.identity() == b.identity() and a.to_dict() != b.to_dict()
     # compile: same math, fused kernels; prefetch_factor: how far the loader reads ahead;
-    # validate_every: which epochs log a validation loss (tests/test_train.py: the same weights)
-    assert RUNTIME_KEYS == {"num_workers", "device", "compile", "prefetch_factor", "validate_every"}
+    # validate_every, save_last_every: which epochs log a validation loss and write last.pt
+    # (tests/test_train.py: the same weights)
+    assert RUNTIME_KEYS == {"num_workers", "device", "compile", "prefetch_factor", "validate_every",
+                            "save_last_every"}
     # what changes the result stays in the identity: TF32, BatchNorm over processes, accumulation
     for key, value in (("tf32", False), ("sync_batchnorm", False), ("accumulate", 2)):
         assert RunConfig().identity() != RunConfig().with_overrides({f"train.{key}": value}).identity()

@@ -79,3 +79,19 @@ def test_the_report_states_each_verdict_from_the_numbers(onnx_ms, int8_ms, int8_
     text = deployment.markdown(_result(onnx_ms, int8_ms, int8_auc))
     assert floor_verdict in text and int8_verdict in text
     assert "| onnx | " in text and f"{onnx_ms / 10.0:.2f}x |" in text
+
+
+def test_a_regenerated_benchmark_report_keeps_its_hand_written_sections(tmp_path):
+    """benchmarks/benchmark.py rewrites REPORT.md; the sections written by hand (mutation testing,
+    where the smoke run and the suite spend their time) come back word for word."""
+    spec = importlib.util.spec_from_file_location("benchmark_report", PROJECT_ROOT / "benchmarks" / "benchmark.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    report = tmp_path / "REPORT.md"
+    assert benchmark.hand_written_sections(report) == []
+    speed = "<!-- speed:start -->\n## 10. Speed\n| a | b |\n<!-- speed:end -->"
+    mutation = "<!-- mutation:start -->\n## 9. Mutants\n94 %\n<!-- mutation:end -->"
+    report.write_text(f"# Report\n\n## 1. Data\n{speed}\nbetween\n{mutation}\nRaw numbers.\n")
+    assert benchmark.hand_written_sections(report) == [mutation, speed]
+    assert all(s in (PROJECT_ROOT / "benchmarks" / "REPORT.md").read_text()
+               for s in ("<!-- speed:start -->", "<!-- speed:end -->", "<!-- mutation:end -->"))

@@ -227,7 +227,8 @@ def test_score_checkpoints_reads_each_batch_once_and_equals_the_training_form(re
     net_forward = evaluate.InferenceNet.forward
     monkeypatch.setattr(evaluate.InferenceNet, "forward",
                         lambda self, x, logmel=None: slices.append(len(x)) or net_forward(self, x, logmel))
-    monkeypatch.setattr(evaluate, "CPU_SLICE_SECONDS", 4.0)  # slices of 8 clips of 0.5 s
+    # slices of 8 clips of 0.5 s: 4 s of audio, per thread 4 s / threads
+    monkeypatch.setattr(evaluate, "CPU_SLICE_SECONDS_PER_THREAD", 4.0 / torch.get_num_threads())
     got = score_checkpoints(nets, clips, batch_size=10, device="cpu", progress=False)
     # 12 clips in two batches, each log-Mel computed once for all checkpoints, the batch of 10
     # scored in CPU slices of 8 and 2 by each checkpoint
@@ -288,3 +289,17 @@ def test_protocols_disagree_and_each_reports_its_own_checkpoint(reference_run, t
         recomputed = 100 * roc_auc_score(files["anomaly"], files["score"])
         assert summary.loc[protocol, "global_auc"] == pytest.approx(recomputed, abs=1e-9)
         assert per_ckpt.loc[epoch, "global_auc"] == pytest.approx(recomputed, abs=1e-9)
+
+
+def test_the_cpu_slice_grows_with_the_threads():
+    """Each torch thread scores its share of a slice: 8 s of audio per thread (one 10-s clip or
+    8 one-second clips with one thread, 16 with two)."""
+    import asdlib.engine.evaluate as evaluate
+
+    before = torch.get_num_threads()
+    try:
+        for threads, seconds in ((1, 8.0), (2, 16.0), (4, 32.0)):
+            torch.set_num_threads(threads)
+            assert evaluate.cpu_slice_seconds() == seconds
+    finally:
+        torch.set_num_threads(before)

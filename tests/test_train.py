@@ -16,6 +16,7 @@ import torch
 
 from asdlib.engine.checkpoints import (ConfigMismatchError, list_checkpoints, load_model,
                                        read_checkpoint)
+import asdlib.engine.train as train_module
 from asdlib.engine.train import epoch_generators, read_log, split_validation, train
 
 import engine_helpers as H
@@ -111,12 +112,19 @@ def test_same_seed_same_losses_and_weights(tiny_data, reference_run, tmp_path):
     assert H.state_dicts_equal(wa, wb) == []
 
 
-def test_validating_at_the_checkpoints_only_changes_nothing_but_the_log(tiny_data, reference_run, tmp_path):
-    """train.validate_every = 3 with checkpoint_every = 2: the validation loss at epochs 2 (a
-    checkpoint) and 3 (the last), none at epoch 1; losses and weights as the reference run's,
-    which validated every epoch."""
-    out = train(H.tiny_config(tiny_data, checkpoint_every=2, validate_every=3), tmp_path / "val",
-                resume=False, progress=False)
+def test_validating_and_saving_at_the_checkpoints_only_changes_nothing_but_the_log(
+        tiny_data, reference_run, tmp_path, monkeypatch):
+    """train.validate_every = 3 and save_last_every = 3 with checkpoint_every = 2: the validation
+    loss at epochs 2 (a checkpoint) and 3 (the last), none at epoch 1; last.pt written at those
+    epochs only, each time with the same bytes as the epoch's own checkpoint; losses and weights
+    as the reference run's, which validated and saved every epoch."""
+    saved = []
+    real_save = train_module.save_checkpoint
+    monkeypatch.setattr(train_module, "save_checkpoint", lambda path, *a, copies=(), **k: saved.append(
+        (a[4], path.name, [c.name for c in copies])) or real_save(path, *a, copies=copies, **k))
+    out = train(H.tiny_config(tiny_data, checkpoint_every=2, validate_every=3, save_last_every=3),
+                tmp_path / "val", resume=False, progress=False)
+    assert saved == [(2, "last.pt", ["epoch_0002.pt"]), (3, "last.pt", ["epoch_0003.pt"])]
     a, b = read_log(reference_run), read_log(out)
     assert a["train_loss"].tolist() == b["train_loss"].tolist()
     assert b["val_loss"].isna().tolist() == [True, False, False]

@@ -132,6 +132,10 @@ class TrainSettings:
     #: checkpoint (the validation selection needs it there); 1: every epoch. It never changes
     #: the weights, only which rows of the training log have ``val_loss``.
     validate_every: int = 1
+    #: ``checkpoints/last.pt`` (what an interrupted run resumes from) is written every this many
+    #: epochs and at every epoch that saves a checkpoint; 1: every epoch. A run interrupted in
+    #: between redoes the epochs since; it never changes the weights.
+    save_last_every: int = 1
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -144,7 +148,8 @@ class TrainSettings:
             raise ValueError(f"train.batch_unit = {self.batch_unit!r}: expected one of {list(BATCH_UNITS)}")
         for key, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("checkpoint_every", 1),
                              ("num_workers", 0), ("scheduler_start_epoch", 0), ("cosine_t_max", 0),
-                             ("accumulate", 1), ("prefetch_factor", 1), ("validate_every", 1)):
+                             ("accumulate", 1), ("prefetch_factor", 1), ("validate_every", 1),
+                             ("save_last_every", 1)):
             check_whole(f"train.{key}", getattr(self, key), minimum)
         check_whole("train.max_steps_per_epoch", self.max_steps_per_epoch, 1, optional=True)
         check_number("train.lr", self.lr, 0.0, low_open=True)
@@ -162,7 +167,8 @@ class TrainSettings:
 
 
 #: Settings that may differ between a checkpoint and the run resuming it.
-RUNTIME_KEYS = {"num_workers", "device", "compile", "prefetch_factor", "validate_every"}
+RUNTIME_KEYS = {"num_workers", "device", "compile", "prefetch_factor", "validate_every",
+                "save_last_every"}
 
 
 #: A run name: one plain folder name (no path separators, no "..", not hidden).

@@ -43,12 +43,13 @@ from asdlib.data.dcase import read_ground_truth
 from asdlib.engine.config import run_config_from_dict
 
 PROTOCOLS = ("paper", "validation", "last")
-#: Seconds of audio the inference form scores at once on a CPU: every batch read is scored in
-#: slices of this much (one ten-second clip, 16 one-second clips). The full-resolution attention
-#: maps of a bigger slice are tensors of tens of MB, fresh memory for every layer; at 16 s
-#: scoring ran 1.7x faster than at 80 s, at 1 s and at 10 s, with one thread and with two
-#: (benchmarks/scoring_speed.py, benchmarks/REPORT.md section 10).
-CPU_SLICE_SECONDS = 16.0
+#: Seconds of audio the inference form scores at once on a CPU, per torch thread: every batch
+#: read is scored in slices of this much times the threads (with one thread 8 one-second clips,
+#: with two 16; one ten-second clip either way). The full-resolution attention maps of a bigger
+#: slice are tensors of tens of MB, fresh memory for every layer: 80 s at once scored 1.4-1.6x
+#: slower than the best slice, at one thread and at two (``benchmarks/scoring_speed.py
+#: --slices``, benchmarks/REPORT.md section 10).
+CPU_SLICE_SECONDS_PER_THREAD = 8.0
 #: The per-checkpoint column the ``paper`` protocol maximises: the authors' "Global AUC", one ROC
 #: over every test clip pooled together (paper-facts section 2), not a mean over types or IDs.
 PAPER_SELECTION_METRIC = "global_auc"
@@ -102,6 +103,11 @@ def load_any_checkpoint(path: str | Path, *, allow_unsafe_pickle: bool = False) 
     return load_authors_checkpoint(path, allow_unsafe_pickle=allow_unsafe_pickle)
 
 
+def cpu_slice_seconds() -> float:
+    """Seconds of audio the inference form scores at once on a CPU: ``CPU_SLICE_SECONDS_PER_THREAD`` times torch's threads. Notebook 04."""
+    return CPU_SLICE_SECONDS_PER_THREAD * torch.get_num_threads()
+
+
 def scoring_form(net: torch.nn.Module, device=None) -> torch.nn.Module:
     """The form a network is scored in on ``device``: an ``ASDNet``'s inference form (BatchNorm folded, the training log-Mel), a peer itself (eval mode). Notebook 04.
 
@@ -141,8 +147,8 @@ def _batch_scorer(net, device):
                     if key not in shared:
                         shared[key] = form.logmel(wave)
                     logmel = shared[key]
-                # on a CPU in slices of CPU_SLICE_SECONDS of audio (see there)
-                step = (max(1, int(CPU_SLICE_SECONDS * net.config.sample_rate) // n)
+                # on a CPU in slices of cpu_slice_seconds() of audio (see there)
+                step = (max(1, int(cpu_slice_seconds() * net.config.sample_rate) // n)
                         if device.type == "cpu" else len(wave))
                 parts = [form(wave[i:i + step], None if logmel is None else logmel[i:i + step])
                          for i in range(0, len(wave), step)]

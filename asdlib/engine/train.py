@@ -542,8 +542,11 @@ def _train_in_claimed_folder(config: RunConfig, out_dir: Path, *, resume: bool, 
         if main:
             with log_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-            save_checkpoint(last, config, net, optimizer, scheduler, epoch, row,
-                            copies=[ckpt_dir / f"epoch_{epoch:04d}.pt"] if keep else [])
+            if keep:
+                save_checkpoint(last, config, net, optimizer, scheduler, epoch, row,
+                                copies=[ckpt_dir / f"epoch_{epoch:04d}.pt"])
+            elif epoch % s.save_last_every == 0:
+                save_checkpoint(last, config, net, optimizer, scheduler, epoch, row)
             if progress:
                 msg = " ".join(f"{k}={v:.4g}" for k, v in row.items() if v is not None
                                and k in ("train_loss", "train_acc", "val_loss", "val_acc", "seconds"))
