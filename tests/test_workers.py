@@ -4,6 +4,11 @@ layout, errors that name the job, and the same weights as training one run after
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
+import signal
+import threading
+import time
 
 import pytest
 import torch
@@ -50,6 +55,21 @@ def test_workers_get_their_threads_and_every_result_comes_back():
 def test_a_failing_job_is_named_and_ends_the_map():
     with pytest.raises(WorkerError, match=r"sqrt\(-1\.0,\) failed in a worker process: ValueError"):
         list(map_in_workers(math.sqrt, [(4.0,), (-1.0,), (9.0,)], jobs=1, threads=1))
+
+
+def test_an_interrupt_ends_the_workers_at_once():
+    """Ctrl-C (SIGINT) while two workers sleep for a minute: KeyboardInterrupt within seconds, and
+    no worker process left."""
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            list(map_in_workers(time.sleep, [(60,), (60,), (60,)], jobs=2, threads=1))
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - started < 20
+    assert multiprocessing.active_children() == []
 
 
 def test_runs_trained_at_once_equal_the_runs_trained_one_after_the_other(tmp_path, monkeypatch):

@@ -16,7 +16,6 @@ Explained in notebook 05_ablation.
 from __future__ import annotations
 
 import multiprocessing
-import sys
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -67,11 +66,9 @@ def map_in_workers(fn: Callable, arguments: Iterable[tuple], jobs: int, threads:
     arguments = list(arguments)
     if not arguments:
         return
-    context = multiprocessing.get_context("spawn")
-    # a child of a Jupyter kernel starts the same Python as the kernel, with the package importable
-    if getattr(sys, "executable", None):
-        context.set_executable(sys.executable)
-    pool = context.Pool(jobs, initializer=_init, initargs=(threads,))
+    # spawn, not fork: a fresh interpreter per worker, never a copy of a process whose OpenMP
+    # threads (or a Jupyter kernel's sockets) are already running
+    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_init, initargs=(threads,))
     try:
         pending = [(args, pool.apply_async(_call, (fn, args))) for args in arguments]
         while pending:

@@ -176,12 +176,16 @@ def ensure_evaluated(profile: str, name: str, *, progress: bool = True) -> pd.Da
     return evaluate_run(run_dir(profile, name), progress=progress)
 
 
-def _train_and_evaluate(profile: str, name: str) -> dict:
-    """One run trained (unless complete) and evaluated, quietly, with its times: the job of a worker process."""
+#: Memory of one worker process besides its training step (Python, torch, the clip store).
+WORKER_BYTES = 2 << 30
+
+
+def _train_and_evaluate(profile: str, name: str, progress: bool = False) -> dict:
+    """One run trained (unless complete) and evaluated, with its times (a worker process's job: quietly)."""
     t0 = time.perf_counter()
-    ensure_trained(profile, name, progress=False)
+    ensure_trained(profile, name, progress=progress)
     t1 = time.perf_counter()
-    ensure_evaluated(profile, name, progress=False)
+    ensure_evaluated(profile, name, progress=progress)
     return {"seconds_now": time.perf_counter() - t0, "eval_seconds_now": time.perf_counter() - t1}
 
 
@@ -212,10 +216,6 @@ def checkpoint_count(train) -> int:
     return train.epochs // train.checkpoint_every + (train.epochs % train.checkpoint_every != 0)
 
 
-#: Memory of one worker process besides its training step (Python, torch, the clip store).
-WORKER_BYTES = 2 << 30
-
-
 def ensure_runs(profile: str, names, *, insist: bool = False, progress: bool = True) -> pd.DataFrame:
     """Train (unless complete) and evaluate several runs, several at once on a CPU (``training_layout``); one row per run with its logged training time. Notebook 05."""
     names = list(names)
@@ -243,14 +243,7 @@ def ensure_runs(profile: str, names, *, insist: bool = False, progress: bool = T
         bar.close()
     rows = []
     for name in names:
-        if name in times:
-            took = times[name]
-        else:
-            t0 = time.perf_counter()
-            ensure_trained(profile, name, progress=progress)
-            t1 = time.perf_counter()
-            ensure_evaluated(profile, name, progress=progress)
-            took = {"seconds_now": time.perf_counter() - t0, "eval_seconds_now": time.perf_counter() - t1}
+        took = times[name] if name in times else _train_and_evaluate(profile, name, progress)
         log = read_log(run_dir(profile, name))
         rows.append({"run": name, "trained_now": name in todo, "epochs": len(log),
                      "train_seconds_logged": float(log["seconds"].sum()), **took})
