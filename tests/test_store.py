@@ -226,7 +226,11 @@ def slow(*a, **k):  # each clip takes 0.2 s, so the two builds surely overlap
     return real(*a, **k)
 store_mod._decode = slow
 clips = pd.read_csv(sys.argv[1], dtype={"machine_id": str})
-while time.time() < float(sys.argv[3]):
+# both processes start building together, however long each took to start (a busy machine)
+ready = sys.argv[3]
+open(os.path.join(ready, str(os.getpid())), "w").close()
+deadline = time.time() + 60
+while len(os.listdir(ready)) < 2 and time.time() < deadline:
     time.sleep(0.01)
 store = store_mod.build_store(clips, int(sys.argv[4]), name="t", root=sys.argv[2], workers=1)
 meta = json.loads((store.folder / "meta.json").read_text())
@@ -240,9 +244,10 @@ def test_two_processes_started_together_build_the_store_once(clips, tmp_path):
     table = tmp_path / "clips.csv"
     clips.to_csv(table, index=False)
     root = tmp_path / "cache"
-    start = time.time() + 3.0
+    ready = tmp_path / "ready"
+    ready.mkdir()
     env = {**os.environ, "PYTHONPATH": str(H.REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    procs = [subprocess.Popen([sys.executable, "-c", _BUILDER, str(table), str(root), str(start), str(N)],
+    procs = [subprocess.Popen([sys.executable, "-c", _BUILDER, str(table), str(root), str(ready), str(N)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
