@@ -57,6 +57,14 @@ def test_a_failing_job_is_named_and_ends_the_map():
         list(map_in_workers(math.sqrt, [(4.0,), (-1.0,), (9.0,)], jobs=1, threads=1))
 
 
+def test_a_worker_that_dies_is_named_instead_of_waited_for():
+    """A worker killed mid-job (here it exits at once, as the out-of-memory killer would end it):
+    a WorkerError naming the job, not a map that waits for ever."""
+    with pytest.raises(WorkerError, match=r"_exit\(3,\): a worker process died"):
+        list(map_in_workers(os._exit, [(3,)], jobs=1, threads=1))
+    assert multiprocessing.active_children() == []
+
+
 def test_an_interrupt_ends_the_workers_at_once():
     """Ctrl-C (SIGINT) while two workers sleep for a minute: KeyboardInterrupt within seconds, and
     no worker process left."""

@@ -16,6 +16,10 @@ Explained in notebook 05_ablation.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -26,8 +30,10 @@ class WorkerError(RuntimeError):
     """A job failed in a worker process; the message names the job and carries the worker's traceback."""
 
 
-def _init(threads: int) -> None:
+def _init(threads: int, quiet: bool) -> None:
     configure_threads(threads)
+    if quiet:  # what a job prints would interleave with the others' (its errors come back raised)
+        sys.stdout = sys.stderr = open(os.devnull, "w")
 
 
 def _call(fn: Callable, args: tuple) -> tuple[tuple, object]:
@@ -55,36 +61,38 @@ def worker_layout(jobs_wanted: int, tasks: int, *, cores: int | None = None,
     return jobs, max(1, cores // jobs)
 
 
-def map_in_workers(fn: Callable, arguments: Iterable[tuple], jobs: int, threads: int) -> Iterator[tuple[tuple, object]]:
+def map_in_workers(fn: Callable, arguments: Iterable[tuple], jobs: int, threads: int, *,
+                   quiet: bool = False) -> Iterator[tuple[tuple, object]]:
     """Run ``fn(*args)`` for every ``args`` in ``jobs`` spawned processes of ``threads`` torch threads each; yields ``(args, result)`` as each job ends. Notebook 05.
 
     ``fn`` must be importable by name (a module-level function of an installed package). The
-    workers inherit the environment (``ASD_RESULTS_DIR``, run overrides, ``GOMP_SPINCOUNT``).
-    A job that raises ends the others and raises ``WorkerError`` naming its arguments;
-    an interrupt (Ctrl-C, a notebook's stop button) ends the workers too.
+    workers inherit the environment (``ASD_RESULTS_DIR``, run overrides, ``GOMP_SPINCOUNT``);
+    ``quiet`` silences what they print. A job that raises, or a worker that dies (killed, out of
+    memory), ends the others and raises ``WorkerError`` naming the job; an interrupt (Ctrl-C, a
+    notebook's stop button) ends the workers too.
     """
     arguments = list(arguments)
     if not arguments:
         return
+    before = set(multiprocessing.active_children())
     # spawn, not fork: a fresh interpreter per worker, never a copy of a process whose OpenMP
     # threads (or a Jupyter kernel's sockets) are already running
-    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_init, initargs=(threads,))
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init, initargs=(threads, quiet))
     try:
-        pending = [(args, pool.apply_async(_call, (fn, args))) for args in arguments]
-        while pending:
-            for k, (args, result) in enumerate(pending):
-                if result.ready():
-                    del pending[k]
-                    try:
-                        done = result.get()
-                    except Exception as e:  # noqa: BLE001 - re-raised with the job named
-                        raise WorkerError(f"{fn.__name__}{args} failed in a worker process: "
-                                          f"{type(e).__name__}: {e}") from e
-                    yield done
-                    break
-            else:
-                pending[0][1].wait(0.2)
-        pool.close()
+        futures = {pool.submit(_call, fn, args): args for args in arguments}
+        for future in as_completed(futures):
+            try:
+                done = future.result()
+            except BrokenProcessPool:
+                raise WorkerError(f"{fn.__name__}{futures[future]}: a worker process died (killed, "
+                                  "or out of memory?)") from None
+            except Exception as e:  # noqa: BLE001 - re-raised with the job named
+                raise WorkerError(f"{fn.__name__}{futures[future]} failed in a worker process: "
+                                  f"{type(e).__name__}: {e}") from e
+            yield done
     finally:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in set(multiprocessing.active_children()) - before:  # still running a job
+            worker.terminate()
+            worker.join()

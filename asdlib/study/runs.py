@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from asdlib.engine.checkpoints import ConfigMismatchError, read_checkpoint
 from asdlib.engine.config import RunConfig, load_config, profile_configs, run_config_from_dict
 from asdlib.engine.cpu import default_threads
-from asdlib.engine.device import resolve_device
+from asdlib.engine.device import cuda_unavailable_reason, resolve_device
 from asdlib.engine.evaluate import evaluate_run
 from asdlib.engine.memory import step_memory
 from asdlib.engine.train import read_log, train
@@ -227,14 +227,15 @@ def ensure_runs(profile: str, names, *, insist: bool = False, progress: bool = T
     times = {}
     jobs, threads = training_layout(profile, todo)
     if jobs > 1:
-        if progress:
-            print(f"training {len(todo)} runs on the CPU, {jobs} at a time with {threads} thread(s) "
-                  f"each ({JOBS_ENV}=1: one after the other)", flush=True)
+        if progress:  # the workers are quiet: what each run would say about its device is said here
+            why = "" if torch.cuda.is_available() else f" ({cuda_unavailable_reason()})"
+            print(f"training {len(todo)} runs on the CPU{why}, {jobs} at a time with {threads} "
+                  f"thread(s) each ({JOBS_ENV}=1: one after the other)", flush=True)
         bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not progress)
         # the runs with the most checkpoints to score (the longest jobs) start first
         first = sorted(todo, key=lambda n: -checkpoint_count(run_config(profile, n).train))
         for (_, name), took in map_in_workers(_train_and_evaluate, [(profile, n) for n in first],
-                                              jobs, threads):
+                                              jobs, threads, quiet=True):
             times[name] = took
             bar.update(1)
             if progress:
