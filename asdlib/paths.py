@@ -138,14 +138,19 @@ def precision_override() -> str | None:
     return os.environ.get(PRECISION_ENV) or None
 
 
-def seeds_override() -> int | None:
-    """Seeds per compared method from ``$ASD_SEEDS`` (``run_all.sh --seeds N``), None when unset. Notebook 07."""
-    text = os.environ.get(SEEDS_ENV, "").strip()
+def _whole_number_env(name: str, expected: str) -> int | None:
+    """``$name`` as a whole number >= 1, None when unset; a ValueError saying ``expected`` otherwise."""
+    text = os.environ.get(name, "").strip()
     if not text:
         return None
     if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{SEEDS_ENV}={text!r}: give a whole number of seeds >= 1 (run_all.sh --seeds N)")
+        raise ValueError(f"{name}={text!r}: {expected}")
     return int(text)
+
+
+def seeds_override() -> int | None:
+    """Seeds per compared method from ``$ASD_SEEDS`` (``run_all.sh --seeds N``), None when unset. Notebook 07."""
+    return _whole_number_env(SEEDS_ENV, "give a whole number of seeds >= 1 (run_all.sh --seeds N)")
 
 
 def threads_override() -> int | None:
@@ -174,12 +179,7 @@ def jobs_override() -> int | None:
 
     ``ASD_JOBS`` must be a positive whole number (else ``ValueError``).
     """
-    env = os.environ.get(JOBS_ENV, "").strip()
-    if not env:
-        return None
-    if not env.isdigit() or int(env) < 1:
-        raise ValueError(f"{JOBS_ENV}={env!r}: expected a positive whole number of runs at once")
-    return int(env)
+    return _whole_number_env(JOBS_ENV, "expected a positive whole number of runs at once")
 
 
 def expected_counts_path() -> str | None:
