@@ -442,7 +442,8 @@ def markdown(res: dict) -> str:
                  if ok else "It does not meet the conditions for shipping (>= 1.5x faster and <= 0.2 AUC "
                  "points), so it stays a benchmark here and `export` writes fp32 only."), ""]
     t = res["train_step"]
-    L += [f"Training step (fp32, Noisy-ArcMix, batch {t['batch']} of 10-s clips, {t['threads']} threads, "
+    when = f"measured {t['date']}, " if t.get("date") else ""  # kept from an earlier run by --skip-train
+    L += [f"Training step ({when}fp32, Noisy-ArcMix, batch {t['batch']} of 10-s clips, {t['threads']} threads, "
           f"median of {t['steps']} steps after one warm-up step, the three models taking turns step "
           "by step; the compiled model's first step, its compilation, took "
           f"{t['ours_compiled']['first_step_s']:.0f} s):", "",
@@ -458,7 +459,8 @@ def markdown(res: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--render-only", action="store_true", help="rewrite the report section from the JSON")
-    p.add_argument("--skip-train", action="store_true", help="leave out the training-step section")
+    p.add_argument("--skip-train", action="store_true",
+                   help="do not measure the training step; the report keeps the last measured one, with its date")
     p.add_argument("--train-only", action="store_true",
                    help="measure only the training step, keep the rest of deployment_results.json")
     args = p.parse_args(argv)
@@ -472,6 +474,7 @@ def main(argv=None) -> int:
         res = json.loads(out_json.read_text())
         if args.train_only:
             res["train_step"] = train_step(len(os.sched_getaffinity(0)))
+            res["train_step"]["date"] = time.strftime("%Y-%m-%d %H:%M %Z")
             out_json.write_text(json.dumps(res, indent=1) + "\n")
         update_report(markdown(res), start=START, end=END)
         return 0
@@ -515,6 +518,10 @@ def main(argv=None) -> int:
     res["smoke_auc"] = smoke_auc(threads)
     if not args.skip_train:
         res["train_step"] = train_step(threads)
+        res["train_step"]["date"] = time.strftime("%Y-%m-%d %H:%M %Z")
+    elif out_json.is_file() and "train_step" in json.loads(out_json.read_text()):
+        res["train_step"] = json.loads(out_json.read_text())["train_step"]  # the last measured one
+        res["train_step"].setdefault("date", json.loads(out_json.read_text()).get("date", ""))
     res["date"] = time.strftime("%Y-%m-%d %H:%M %Z")
     res["minutes"] = (time.time() - t0) / 60
     res["loadavg_after"] = " ".join(f"{v:.1f}" for v in os.getloadavg())

@@ -268,6 +268,47 @@ def test_export_writes_metadata(exported, reference_run):
     assert "thresholds" not in meta
 
 
+def test_the_exported_graph_keeps_onnx_runtimes_blocked_layout(exported):
+    """PReLU and the unfoldable BatchNorms are exported as ops that ONNX Runtime's NCHWc layout
+    runs (Mul, Relu, Add of two maps; a depthwise Conv), not as Max or a broadcast Add, which
+    would convert the map out of that layout and back each time (REPORT.md section 7)."""
+    graph = onnx.load(str(exported)).graph
+    ops = [n.op_type for n in graph.node]
+    assert "Max" not in ops and "PRelu" not in ops, sorted(set(ops))
+    consts = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    consts.update({n.output[0]: onnx.numpy_helper.to_array(n.attribute[0].t)
+                   for n in graph.node if n.op_type == "Constant" and n.attribute and n.attribute[0].t.dims})
+    per_channel_adds = [n.name for n in graph.node if n.op_type == "Add" and any(
+        i in consts and consts[i].ndim == 4 and consts[i].shape[1] > 1 for i in n.input)]
+    assert per_channel_adds == []
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.25, 1.0])
+def test_the_export_forms_of_prelu_and_the_affine_equal_their_pytorch_forms(monkeypatch, slope):
+    from asdlib.nets.inference import ChannelAffine, PReLUAsMax
+
+    torch.manual_seed(0)
+    prelu = nn.PReLU(6, init=slope)
+    with torch.no_grad():
+        prelu.weight[1] = 0.5 * slope + 0.1 * (slope < 1)   # slopes differ across channels
+    bn = nn.BatchNorm2d(6).eval()
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.randn(6))
+        bn.running_var.copy_(torch.rand(6) + 0.1)
+        bn.weight.copy_(torch.randn(6))
+        bn.bias.copy_(torch.randn(6))
+    x = torch.randn(2, 6, 5, 7) * 3
+    forms = {}
+    for exporting in (False, True):
+        monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: exporting)
+        with torch.no_grad():
+            forms[exporting] = (PReLUAsMax(prelu)(x), ChannelAffine(bn)(x))
+    with torch.no_grad():
+        assert torch.allclose(forms[True][0], prelu(x), atol=1e-6)
+        assert torch.allclose(forms[False][0], prelu(x), atol=0)
+        assert torch.allclose(forms[True][1], bn(x), atol=1e-5) and torch.allclose(forms[False][1], bn(x), atol=1e-5)
+
+
 def test_onnx_scores_equal_pytorch_on_real_and_synthetic_clips(exported, reference_run, tiny_data):
     onnx_scorer = load_scorer(exported, threads=1)
     torch_scorer = load_scorer(reference_run / "checkpoints" / "last.pt", threads=1)

@@ -67,7 +67,10 @@ class ChannelAffine(nn.Module):
     """An eval-mode BatchNorm2d as ``x * scale + shift`` per channel, on the BatchNorm's device. Notebook 08.
 
     Used where a BatchNorm follows an activation and cannot be folded into a convolution; one
-    multiply-add instead of a 1x1 depthwise convolution (the same values, cheaper on a CPU).
+    multiply-add instead of a 1x1 depthwise convolution (the same values, cheaper on a CPU in
+    PyTorch). Exported to ONNX it is that depthwise convolution: ONNX Runtime runs it in its
+    blocked (NCHWc) layout, where a broadcast ``Add`` would need the map converted out and back
+    (``benchmarks/deployment.py``, REPORT.md section 7).
     """
 
     def __init__(self, bn: nn.BatchNorm2d):
@@ -79,6 +82,8 @@ class ChannelAffine(nn.Module):
         self.register_buffer("shift", shift.detach().reshape(1, -1, 1, 1).clone())
 
     def forward(self, x: Tensor) -> Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return F.conv2d(x, self.scale.reshape(-1, 1, 1, 1), self.shift.flatten(), groups=self.scale.shape[1])
         return torch.addcmul(self.shift, x, self.scale)
 
 
@@ -86,7 +91,11 @@ class PReLUAsMax(nn.Module):
     """PReLU with every slope in [0, 1] written as ``max(x, a * x)``: the same values, two fast ops. Notebook 08.
 
     ONNX Runtime's PRelu kernel broadcasts the per-channel slope slowly (about 2 ms per call on
-    a 64 x 157 x 128 map on one core); ``Mul`` and ``Max`` are vectorised.
+    a 64 x 157 x 128 map on one core). Exported to ONNX it is ``a * x + (1 - a) * relu(x)``
+    (equal for every slope): ``Mul``, ``Relu`` and ``Add`` all run in ONNX Runtime's blocked
+    (NCHWc) layout, while ``Max`` does not, so each ``Max`` cost a conversion of the map out of
+    that layout and back (1.2x on the whole model with ``ChannelAffine``'s convolution; REPORT.md
+    section 7).
     """
 
     def __init__(self, prelu: nn.PReLU):
@@ -103,6 +112,8 @@ class PReLUAsMax(nn.Module):
         return bool(((w >= 0) & (w <= 1)).all())
 
     def forward(self, x: Tensor) -> Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return x * self.slope + torch.relu(x) * (1.0 - self.slope)
         return torch.maximum(x, x * self.slope)
 
 
