@@ -125,17 +125,43 @@ def remove_leftovers(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
+#: The descriptors of the locks this process holds (also of lock objects no longer referenced:
+#: a lock taken for the life of the process stays held): a forked child closes its copies at once.
+_HELD_FDS: set[int] = set()
+
+
+def _drop_inherited_locks() -> None:
+    """In a forked child: close the inherited descriptors of the parent's locks, without unlocking.
+
+    ``flock`` belongs to the open file, which a fork shares: a training run's DataLoader workers
+    would otherwise keep its run folder locked after the run is killed, until they notice that
+    their parent is gone (up to 5 s), and a rerun started at once was refused, naming a dead
+    process. Closing a copy does not release the parent's lock; ``LOCK_UN`` here would.
+    """
+    for fd in _HELD_FDS:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD_FDS.clear()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
 class FolderLock:
     """An exclusive lock on a folder for the life of a process (or a ``with`` block). Notebook 03.
 
     ``FolderLock(folder).acquire()`` raises ``FolderBusyError`` naming the holder (PID, host,
     since when) when another process holds it. The kernel releases it when the holder ends, even
-    when killed, so a stale lock cannot block a rerun. The lock file stays in the folder.
+    when killed, so a stale lock cannot block a rerun; forked children (DataLoader workers) do not
+    keep it (``_drop_inherited_locks``). The lock file stays in the folder.
     """
 
     def __init__(self, folder: str | os.PathLike, what: str = "folder"):
         self.folder, self.what = Path(folder), what
         self._fd: int | None = None
+        self._pid = os.getpid()
 
     def acquire(self) -> "FolderLock":
         """Take the lock, or raise ``FolderBusyError`` naming the process that holds it."""
@@ -158,15 +184,17 @@ class FolderLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                                   "since": time.time()}).encode(), 0)
-        self._fd = fd
+        self._fd, self._pid = fd, os.getpid()
+        _HELD_FDS.add(fd)
         return self
 
     def release(self) -> None:
         """Give the lock back (the kernel also does when the process ends)."""
-        if self._fd is not None:
+        if self._fd is not None and self._pid == os.getpid():  # a forked child holds nothing
+            _HELD_FDS.discard(self._fd)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
-            self._fd = None
+        self._fd = None
 
     def __enter__(self) -> "FolderLock":
         return self.acquire()

@@ -262,10 +262,15 @@ class Acceptance:
                         checkpoint_every=1, device=str(self.device))
         config_path.write_text(_toml(c.to_dict()))
         cmd = [sys.executable, "-m", "asdlib", "train", "--config", str(config_path), "--out", str(out), "--quiet"]
-        killed = subprocess.run(cmd, env={**self.env, "ASDLIB_KILL_AFTER_STEPS": "5"}, capture_output=True,
-                                text=True, timeout=600)
+        # output to a file, not a pipe: the killed run's DataLoader workers outlive it by up to 5 s
+        # (they look for their parent every 5 s) and would hold a pipe open that long
+        with open(self.work / "killed.log", "w+") as log:
+            killed = subprocess.run(cmd, env={**self.env, "ASDLIB_KILL_AFTER_STEPS": "5"}, stdout=log,
+                                    stderr=subprocess.STDOUT, timeout=600)
+            log.seek(0)
+            output = log.read()
         if killed.returncode != -9:
-            raise RuntimeError(f"the run was not killed mid-epoch (exit {killed.returncode}): {killed.stderr[-1500:]}")
+            raise RuntimeError(f"the run was not killed mid-epoch (exit {killed.returncode}): {output[-1500:]}")
         at = read_checkpoint(out / "checkpoints" / "last.pt")["epoch"]
         if at != 1:
             raise RuntimeError(f"killed at step 5 of 2 x 3, last.pt should hold epoch 1, holds {at}")

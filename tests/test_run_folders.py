@@ -23,7 +23,8 @@ import torch
 import engine_helpers as H
 from asdlib.engine.config import RunConfig
 from asdlib.engine.run_folder import claim_run_folder, is_run_folder
-from asdlib.folders import LOCK_NAME, MANIFEST, FolderBusyError, FolderLock, _host, remove_leftovers
+from asdlib.folders import (LOCK_NAME, MANIFEST, FolderBusyError, FolderLock, _host, pid_alive,
+                            remove_leftovers)
 from test_cli import cli
 
 
@@ -73,6 +74,35 @@ def test_the_lock_is_per_process_and_reusable_in_one(tmp_path):
             FolderLock(tmp_path / "f").acquire()  # a second holder, even in the same process
     with FolderLock(tmp_path / "f"):  # released: taken again
         pass
+
+
+_HOLD_FORK_AND_DIE = """
+import os, signal, sys, time
+from asdlib.folders import FolderLock
+FolderLock(sys.argv[1]).acquire()
+child = os.fork()  # as a DataLoader worker is forked: it inherits the lock's descriptor
+if child == 0:
+    time.sleep(60)
+    os._exit(0)
+print(child, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # killed with a live child, as by the OOM killer
+"""
+
+
+def test_a_killed_holders_forked_children_do_not_keep_its_lock(tmp_path):
+    """The folder can be claimed as soon as its holder is killed, although a child it forked
+    (a DataLoader worker) still runs; before, the child kept the lock until it ended."""
+    folder = tmp_path / "run"
+    with open(tmp_path / "out.txt", "w+") as out:
+        proc = subprocess.run([H.PYTHON, "-c", _HOLD_FORK_AND_DIE, str(folder)], stdout=out,
+                              stderr=subprocess.STDOUT, env=H.subprocess_env(tmp_path / "data"), timeout=60)
+        out.seek(0)
+        child = int(out.read().split()[0])
+    try:
+        assert proc.returncode == -signal.SIGKILL and pid_alive(child)
+        FolderLock(folder).acquire().release()
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 def test_a_folder_of_unrelated_files_is_not_trained_into(tiny_data, data_dir, tmp_path):
