@@ -164,8 +164,8 @@ def test_score_writes_dcase_files(reference_run, tiny_data, tmp_path, data_dir):
 
 
 def test_score_missing_checkpoint(tiny_data, tmp_path, data_dir):
-    proc = asdlib("score", "--checkpoint", tmp_path / "nope.pt", "--data-root", tiny_data,
-                  "--out", tmp_path / "o", data_dir=data_dir)
+    proc = cli("score", "--checkpoint", tmp_path / "nope.pt", "--data-root", tiny_data,
+               "--out", tmp_path / "o")
     assert proc.returncode != 0 and "nope.pt" in proc.stderr
 
 
@@ -184,7 +184,7 @@ def test_evaluate_command(reference_run, tmp_path, data_dir):
 
 def test_synth_command(tmp_path, data_dir):
     out = tmp_path / "synth"
-    proc = asdlib("synth", "--out", out, "--clip-seconds", 0.2, data_dir=data_dir)
+    proc = cli("synth", "--out", out, "--clip-seconds", 0.2)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"clips in {out}" in proc.stdout
     assert len(list(out.glob("*/*/*.wav"))) == int(proc.stdout.split()[0])
@@ -346,8 +346,9 @@ def test_bad_inputs_give_one_line_and_exit_2(reference_run, tiny_data, tmp_path,
 
 
 def test_debug_flag_shows_the_traceback(tmp_path, tiny_data, data_dir):
+    """Without --debug one line (through ``main`` here); with it Python's own traceback (a real process)."""
     args = ["score", "--checkpoint", tmp_path / "nope.pt", "--data-root", tiny_data, "--out", tmp_path / "o"]
-    plain = asdlib(*args, data_dir=data_dir)
+    plain = cli(*args)
     assert plain.returncode == 2 and "Traceback" not in plain.stderr
     assert len(plain.stderr.strip().splitlines()) == 1 and "nope.pt" in plain.stderr
     debug = asdlib("--debug", *args, data_dir=data_dir)

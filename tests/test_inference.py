@@ -342,17 +342,18 @@ def test_score_command_accepts_onnx_and_writes_the_same_files(exported, referenc
 
 
 @pytest.mark.slow
-def test_export_command_and_its_errors(reference_run, tmp_path, data_dir):
-    from test_cli import asdlib
+def test_export_command_and_its_errors(reference_run, tmp_path, data_dir, monkeypatch):
+    """The command in a real process; its two errors through ``asdlib.cli.main`` in this one."""
+    from test_cli import asdlib, cli
 
     ckpt = reference_run / "checkpoints" / "last.pt"
     proc = asdlib("export", "--checkpoint", ckpt, "--out", tmp_path / "m.onnx", data_dir=data_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "exported" in proc.stdout and (tmp_path / "m.onnx").is_file()
-    proc = asdlib("export", "--checkpoint", ckpt, "--out", tmp_path / "m.bin", data_dir=data_dir)
+    monkeypatch.setenv("ASD_DATA_DIR", str(data_dir))
+    proc = cli("export", "--checkpoint", ckpt, "--out", tmp_path / "m.bin")
     assert proc.returncode == 2 and "must end in .onnx" in proc.stderr
-    proc = asdlib("export", "--checkpoint", tmp_path / "missing.pt", "--out", tmp_path / "x.onnx",
-                  data_dir=data_dir)
+    proc = cli("export", "--checkpoint", tmp_path / "missing.pt", "--out", tmp_path / "x.onnx")
     assert proc.returncode == 2 and "missing.pt" in proc.stderr
     assert not (tmp_path / "x.onnx").exists()
 

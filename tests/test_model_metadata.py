@@ -97,14 +97,17 @@ def test_the_good_file_loads_with_its_checked_values(model_file):
     assert check_metadata(model_file, meta)["num_samples"] == 8_000  # without a session: no graph check
 
 
-def test_the_commands_name_the_file_and_the_key_in_one_line(model_file, tmp_path):
-    """`score` and `monitor` stop before reading a clip: exit 2, one line, no folder or store made."""
+def test_the_commands_name_the_file_and_the_key_in_one_line(model_file, tmp_path, monkeypatch):
+    """`score` and `monitor` stop before reading a clip: exit 2, one line, no folder or store made
+    (through ``asdlib.cli.main`` in this process, as ``python -m asdlib`` runs it)."""
+    from test_cli import cli
+
     bad = _with_metadata(model_file, tmp_path / "huge.onnx", num_samples="4000000000")
-    env = dict(os.environ, ASD_DATA_DIR=str(tmp_path / "data"), ASD_THREADS="1")
+    monkeypatch.setenv("ASD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ASD_THREADS", "1")
     for args in (["score", "--checkpoint", bad, "--data-root", SAMPLE_DIR, "--out", tmp_path / "out"],
                  ["monitor", "--model", bad, "--wav", next((SAMPLE_DIR / "fan" / "test").glob("*.wav"))]):
-        proc = subprocess.run([sys.executable, "-m", "asdlib", *map(str, args)], env=env,
-                              capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
+        proc = cli(*args)
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and f"{bad}: metadata num_samples=4000000000 is outside" in lines[0], lines
