@@ -19,7 +19,7 @@ from asdlib.data.audio import load_clip
 from asdlib.study.authors_scores import load_authors_scores
 from asdlib.data.dcase import PAPER_OFFSETS, class_index, paper_mask_type
 from asdlib.nets.features import LogMel
-from asdlib.engine.metrics import official_metrics
+from asdlib.engine.metrics import auc_pauc, official_metrics
 from asdlib.nets.model import build_model
 from asdlib.paths import SAMPLE_DIR
 from asdlib.study.runs import (FIGURE_CLIP)
@@ -210,6 +210,11 @@ def test_ex04_selection_bias_grows_with_the_number_of_checkpoints():
     assert abs(t.loc[1, "optimism (points)"]) < 2            # one checkpoint: no selection, no bias
     assert t.loc[15, "optimism (points)"] > 3
     assert t["optimism (points)"].is_monotonic_increasing
+    # each checkpoint's AUC is the library's: the best of 3 draws, recomputed with auc_pauc
+    rng, y = np.random.default_rng(5), np.repeat([0, 1], 40)
+    best = max(auc_pauc(y, rng.normal(size=80) + 0.5 * y)[0] for _ in range(3))
+    one = ex.ex04_selection_bias(n_checkpoints=(3,), separation=0.5, n_clips=40, repeats=1, seed=5)
+    assert one["mean of the best test AUC"].iloc[0] == pytest.approx(best, abs=1e-9)
 
 
 # --------------------------------------------------------------------------- notebook 05
