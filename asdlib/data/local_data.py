@@ -45,7 +45,15 @@ PAPER_DATASETS = ("development", "additional_training")
 
 
 class DataTreeError(ValueError):
-    """An existing data tree that does not match the expected DCASE files (counts or content). Notebook 01."""
+    """An existing data tree that does not match the expected DCASE files (counts or content). Notebook 01.
+
+    ``check`` is the ``TreeCheck`` that found it (every difference and header problem, not only
+    the first ones the message lists), or None where no check was made.
+    """
+
+    def __init__(self, message: str, check: "TreeCheck | None" = None):
+        super().__init__(message)
+        self.check = check
 
 
 @dataclass
@@ -173,7 +181,7 @@ def check_dcase_tree(root: str | os.PathLike, *, datasets: Iterable[str] = PAPER
         check.header_problems = check_wav_headers(clips, expected, progress=progress)
         check.content_checked = True
     if raise_on_error and not check.ok:
-        raise DataTreeError(_refusal(check))
+        raise DataTreeError(_refusal(check), check)
     return check
 
 
