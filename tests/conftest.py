@@ -7,6 +7,7 @@ test_cli.
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -51,3 +52,14 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def evaluation(tmp_path_factory):
     return H.shared_evaluation(tmp_path_factory)
+
+
+@pytest.fixture
+def ctrl_c_interrupts():
+    """SIGINT raises KeyboardInterrupt in this process and in the processes it starts, as at a
+    terminal, for the test's duration. A test run started in the background (``nohup``, ``&`` in
+    a script, some CI runners) inherits SIGINT ignored, and Python then keeps ignoring it: the
+    Ctrl-C tests would wait for their timeouts and fail although the code is right."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)

@@ -363,7 +363,7 @@ def test_exported_thresholds_and_a_new_percentile(checkpoint, tmp_path, capsys):
     assert thresholds_at(info, 0.5)["slider/00"] < fit_thresholds(table, 0.9)["slider/00"]
 
 
-def test_ctrl_c_ends_the_watch_cleanly(checkpoint, tmp_path):
+def test_ctrl_c_ends_the_watch_cleanly(checkpoint, tmp_path, ctrl_c_interrupts):
     watched = tmp_path / "w"
     _write(watched / "fan" / "normal_id_00_00000001.wav", _wave(50))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(PROJECT_ROOT))

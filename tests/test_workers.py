@@ -66,7 +66,7 @@ def test_a_worker_that_dies_is_named_instead_of_waited_for():
     assert set(multiprocessing.active_children()) <= before
 
 
-def test_an_interrupt_ends_the_workers_at_once():
+def test_an_interrupt_ends_the_workers_at_once(ctrl_c_interrupts):
     """Ctrl-C (SIGINT) while two workers sleep for a minute: KeyboardInterrupt within seconds, and
     no worker process left."""
     before = set(multiprocessing.active_children())  # children of earlier tests in this process

@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -93,6 +94,10 @@ def map_in_workers(fn: Callable, arguments: Iterable[tuple], jobs: int, threads:
             yield done
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-        for worker in set(multiprocessing.active_children()) - before:  # still running a job
-            worker.terminate()
-            worker.join()
+        # the workers still running a job, in passes until none is left: after one pass a
+        # worker was once still alive (one interrupt in five, on a loaded machine)
+        deadline = time.monotonic() + 30
+        while (left := set(multiprocessing.active_children()) - before) and time.monotonic() < deadline:
+            for worker in left:
+                worker.terminate()
+                worker.join(timeout=5)
