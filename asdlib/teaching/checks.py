@@ -415,7 +415,9 @@ def retrain_task(task: str, prediction: Any, profile: str, *, insist: bool = Fal
     ensure_runs(profile, ["proposed"], progress=progress)
     if item.overrides:
         epochs = run_config(profile, item.run).train.epochs
-        config = run_config(profile, item.run, {**dict(item.overrides), "train.checkpoint_every": epochs})
+        # only the last epoch is read: checkpoint, validation and last.pt there alone (the same weights)
+        config = run_config(profile, item.run, {**dict(item.overrides), "train.checkpoint_every": epochs,
+                                                "train.validate_every": epochs, "train.save_last_every": epochs})
         folder = results_dir(profile) / "retrain" / item.folder
         train(config, folder, resume=True, progress=progress)
         evaluate_run(folder, progress=progress)
