@@ -11,6 +11,13 @@
 # and everything else from PyPI as usual. Setting or changing the variable refreshes the
 # environment; an environment keeps its torch build when the variable is unset again (delete
 # .venv to go back to PyPI's torch).
+# This file is sourced: the strict options below hold while it runs, then the caller's come back
+# (a shell that sourced it by hand would otherwise exit at its next failing command).
+_ASD_CALLER_OPTS=""
+for _asd_opt in errexit nounset pipefail; do  # read here, not in $(...), where errexit is off
+  if shopt -qo "$_asd_opt"; then _ASD_CALLER_OPTS+="set -o $_asd_opt; "; else _ASD_CALLER_OPTS+="set +o $_asd_opt; "; fi
+done
+unset _asd_opt
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ASD_VENV:-$ROOT/.venv}"
@@ -38,3 +45,5 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
 fi
 PY="$VENV/bin/python"
 export PY
+eval "$_ASD_CALLER_OPTS"
+unset _ASD_CALLER_OPTS
