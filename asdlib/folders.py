@@ -161,7 +161,6 @@ class FolderLock:
     def __init__(self, folder: str | os.PathLike, what: str = "folder"):
         self.folder, self.what = Path(folder), what
         self._fd: int | None = None
-        self._pid = os.getpid()
 
     def acquire(self) -> "FolderLock":
         """Take the lock, or raise ``FolderBusyError`` naming the process that holds it."""

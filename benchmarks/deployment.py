@@ -519,9 +519,10 @@ def main(argv=None) -> int:
     if not args.skip_train:
         res["train_step"] = train_step(threads)
         res["train_step"]["date"] = time.strftime("%Y-%m-%d %H:%M %Z")
-    elif out_json.is_file() and "train_step" in json.loads(out_json.read_text()):
-        res["train_step"] = json.loads(out_json.read_text())["train_step"]  # the last measured one
-        res["train_step"].setdefault("date", json.loads(out_json.read_text()).get("date", ""))
+    elif out_json.is_file():  # keep the last measured training step, with the date it was measured
+        last = json.loads(out_json.read_text())
+        if "train_step" in last:
+            res["train_step"] = {"date": last.get("date", ""), **last["train_step"]}
     res["date"] = time.strftime("%Y-%m-%d %H:%M %Z")
     res["minutes"] = (time.time() - t0) / 60
     res["loadavg_after"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
