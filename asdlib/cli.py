@@ -36,29 +36,9 @@ import time
 import warnings
 from pathlib import Path
 
-import torch
-
-from asdlib.data.audio import AudioError
-from asdlib.data.dataset import DatasetLayoutError
-from asdlib.data.dcase import MACHINE_TYPES, class_index, evaluation_archives, paper_archives
-from asdlib.data.download import (DownloadError, download_dcase, download_ground_truth,
-                                  evaluation_coverage, verify_counts)
-from asdlib.data.local_data import existing_tree
-from asdlib.data.store import StoreBuildError
-from asdlib.data.synthetic import generate_synthetic_dataset
-from asdlib.deploy.export import TorchScorer, export_onnx, load_scorer
-from asdlib.deploy.monitor import (FolderWatcher, Monitor, machine_of, stream_windows, to_json_line,
-                                   wav_windows)
-from asdlib.deploy.thresholds import fit_thresholds, threshold_info, thresholds_at, training_scores
-from asdlib.engine.config import load_config
-from asdlib.engine.cpu import configure_threads
-from asdlib.engine.device import gpu_assignment
-from asdlib.engine.evaluate import evaluate_run, score_checkpoint
-from asdlib.engine.train import train
-from asdlib.folders import NO_SPACE, OutOfSpaceError
+# Each command imports what it uses when it runs (torch, scikit-learn, SciPy and pandas cost
+# ~2 s of CPU to import), so `--help`, a usage error or `train` start without the rest.
 from asdlib.paths import dcase_dir, results_dir, synthetic_dir
-from asdlib.study.preflight import preflight
-from asdlib.study.report import build_report
 
 
 def _parse_set(items: list[str]) -> dict:
@@ -80,6 +60,9 @@ def _default_run_dir(config_path: Path, name: str) -> Path:
 
 
 def _cmd_train(args) -> int:
+    from asdlib.engine.config import load_config
+    from asdlib.engine.train import train
+
     overrides = _parse_set(args.set)  # errors: main() prints one line naming file and setting
     if args.precision:
         overrides["train.precision"] = args.precision
@@ -95,6 +78,10 @@ def _cmd_train(args) -> int:
 
 def _cmd_train_many(args) -> int:
     """Run configurations as a queue, one subprocess per GPU (or one at a time on CPU)."""
+    import torch
+
+    from asdlib.engine.device import gpu_assignment
+
     # --gpus means CUDA: its numbers index into an inherited CUDA_VISIBLE_DEVICES (a SLURM job's
     # GPUs) and each child must find its GPU or stop (train.device = "cuda"), never the CPU
     gpus = (gpu_assignment(args.gpus, os.environ.get("CUDA_VISIBLE_DEVICES"),
@@ -135,12 +122,20 @@ def _cmd_train_many(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
+    from asdlib.engine.evaluate import evaluate_run
+
     summary = evaluate_run(args.run, args.data_root, out_dir=args.out, batch_size=args.batch_size)
     print(summary.to_string(index=False))
     return 0
 
 
 def _cmd_score(args) -> int:
+    from asdlib.data.audio import AudioError
+    from asdlib.data.dataset import DatasetLayoutError
+    from asdlib.data.store import StoreBuildError
+    from asdlib.deploy.export import load_scorer
+    from asdlib.engine.evaluate import score_checkpoint
+
     model = load_scorer(args.checkpoint) if Path(args.checkpoint).suffix == ".onnx" else args.checkpoint
     try:
         tables = score_checkpoint(model, args.data_root, args.out,
@@ -168,6 +163,9 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_export(args) -> int:
+    from asdlib.deploy.export import TorchScorer, export_onnx
+    from asdlib.deploy.thresholds import fit_thresholds, threshold_info, training_scores
+
     thresholds = info = None
     if args.thresholds_from:
         scorer = TorchScorer(args.checkpoint, allow_unsafe_pickle=args.allow_unsafe_pickle)
@@ -184,6 +182,8 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_synth(args) -> int:
+    from asdlib.data.synthetic import generate_synthetic_dataset
+
     out = Path(args.out) if args.out else synthetic_dir()
     table = generate_synthetic_dataset(out, clip_seconds=args.clip_seconds, seed=args.seed,
                                        overwrite=args.overwrite)
@@ -192,6 +192,10 @@ def _cmd_synth(args) -> int:
 
 
 def _cmd_download(args) -> int:
+    from asdlib.data.dcase import paper_archives
+    from asdlib.data.download import download_dcase, verify_counts
+    from asdlib.data.local_data import existing_tree
+
     if getattr(args, "data_root", None):
         # a tree the user already has: check it, never download into it; a tree that differs
         # raises DataTreeError (bad input: one line naming the groups, exit 2)
@@ -218,6 +222,9 @@ def _cmd_download(args) -> int:
 
 def _download_evaluation(root: Path, base_url: str | None) -> None:
     """Evaluation archives (into ``<root>/evaluation``) and their ground truth, with a check."""
+    from asdlib.data.dcase import evaluation_archives
+    from asdlib.data.download import download_dcase, download_ground_truth, evaluation_coverage
+
     status = download_dcase(evaluation_archives(), root, base_url=base_url)
     print(status.to_string(index=False))
     truth = download_ground_truth(root / "evaluation", base_url=base_url)
@@ -229,6 +236,10 @@ def _download_evaluation(root: Path, base_url: str | None) -> None:
 
 def _cmd_monitor(args) -> int:
     """Score clips as they arrive (a watched folder, a long WAV, stdin): one JSON decision per line."""
+    from asdlib.data.dcase import MACHINE_TYPES, class_index
+    from asdlib.deploy.export import load_scorer
+    from asdlib.deploy.monitor import FolderWatcher, Monitor, machine_of, stream_windows, to_json_line, wav_windows
+
     prog = "python -m asdlib monitor"
     if args.machine_type is not None and args.machine_type not in MACHINE_TYPES:
         raise ValueError(f"--machine-type {args.machine_type!r}: expected one of {', '.join(MACHINE_TYPES)}")
@@ -286,6 +297,8 @@ def _cmd_monitor(args) -> int:
 
 def _monitor_thresholds(args, scorer, prog: str) -> dict[str, float] | None:
     """The monitor's thresholds: fitted on --train-root, moved to --threshold-percentile, or the model's."""
+    from asdlib.deploy.thresholds import fit_thresholds, thresholds_at, training_scores
+
     if args.train_root:
         table = training_scores(scorer, args.train_root, machine_types=args.machine_type,
                                 max_clips_per_id=args.train_clips_per_id)
@@ -306,6 +319,8 @@ def _monitor_thresholds(args, scorer, prog: str) -> dict[str, float] | None:
 
 def _cmd_preflight(args) -> int:
     """The plan of a profile (runs, downloads, disk, device, hours); exit 2 when it cannot run here."""
+    from asdlib.study.preflight import preflight
+
     plan = preflight(args.profile, insist=args.insist, check_content=args.check_content,
                      gpu_memory_gib=args.gpu_memory_gib)
     results_dir(args.profile).mkdir(parents=True, exist_ok=True)
@@ -315,6 +330,8 @@ def _cmd_preflight(args) -> int:
 
 def _cmd_report(args) -> int:
     """Write results/<profile>/REPORT.md from the tables the notebooks saved."""
+    from asdlib.study.report import build_report
+
     print(f"report: {build_report(args.profile, args.started_at)}")
     return 0
 
@@ -460,6 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _one_line(e: BaseException) -> str:
     """An exception as one line: its message (lines joined) and any notes, with a hint for OS errors."""
+    from asdlib.folders import NO_SPACE, OutOfSpaceError
+
     parts = [str(e).strip() or type(e).__name__] + list(getattr(e, "__notes__", []))
     msg = "; ".join(ln.strip() for part in parts for ln in str(part).splitlines() if ln.strip())
     if isinstance(e, FileNotFoundError) and "check the path" not in msg:
@@ -474,7 +493,9 @@ def _one_line(e: BaseException) -> str:
 
 
 def _bad_input_errors() -> tuple[type[BaseException], ...]:
-    return (ValueError, OSError, StoreBuildError)
+    # a StoreBuildError can only come from a loaded asdlib.data.store (which costs torch to load)
+    store = sys.modules.get("asdlib.data.store")
+    return (ValueError, OSError) + ((store.StoreBuildError,) if store else ())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -483,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"python -m asdlib {args.command}"
     if args.command in ("train", "evaluate", "score", "export", "preflight", "report"):
         try:
+            from asdlib.engine.cpu import configure_threads
+
             configure_threads()  # the monitor sets its own (--threads)
         except ValueError as e:  # a bad ASD_THREADS: one line, before any work
             print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
@@ -498,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - every error becomes one line
         if args.debug:
             raise
+        from asdlib.data.download import DownloadError
+
         if isinstance(e, DownloadError):
             print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
             return 1

@@ -400,7 +400,7 @@ def test_evaluation_archives_are_the_facts():
 
 
 def test_download_evaluation_set_and_ground_truth(server, tmp_path, monkeypatch, capsys):
-    import asdlib.cli as cli  # the command line imports the archive lists at its top: patch them there
+    import asdlib.data.dcase as dcase  # the command reads the archive lists from here when it runs
     from asdlib.cli import main
 
     dev = make_zip(tmp_path, "dev_data_fan.zip", {"fan/train/normal_id_00_00000000.wav": 2000,
@@ -408,9 +408,9 @@ def test_download_evaluation_set_and_ground_truth(server, tmp_path, monkeypatch,
     ev = make_zip(tmp_path, "eval_data_test_fan.zip", EVAL_FAN)
     server.files.update({dev.name: dev.data, ev.name: ev.data,
                          "eval_data_list.csv": EVAL_TRUTH.encode()})
-    monkeypatch.setattr(cli, "paper_archives",
+    monkeypatch.setattr(dcase, "paper_archives",
                         lambda: [Archive(dev.name, "development", "fan", "", dev.md5)])
-    monkeypatch.setattr(cli, "evaluation_archives",
+    monkeypatch.setattr(dcase, "evaluation_archives",
                         lambda: [Archive(ev.name, "evaluation", "fan", "", ev.md5)])
     monkeypatch.setattr(dl, "expected_file_counts", lambda: pd.DataFrame(
         [("fan", "development", "train", "00", "normal", 1), ("fan", "development", "test", "00", "anomaly", 1)],

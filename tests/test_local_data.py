@@ -164,10 +164,15 @@ def test_preflight_accepts_the_tree_without_archives_or_network(full_tree, tmp_p
                                                                 no_network, capsys):
     monkeypatch.setenv("ASD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ASD_DCASE_DIR", str(full_tree))
-    # the step-time estimate (a real training step) is not what this test is about
-    monkeypatch.setattr(preflight_module, "estimate_step_seconds", lambda *a, **k: 0.5)
+    # a rehearsal's clip length (benchmarks/rehearsal.py): the step is timed at it, as the memory
+    # plan counts it; the step-time estimate itself (a real training step) is stubbed here
+    monkeypatch.setenv("ASD_RUN_OVERRIDES", '{"model.clip_seconds": 1.0}')
+    timed = []
+    monkeypatch.setattr(preflight_module, "estimate_step_seconds",
+                        lambda *a, config, **k: timed.append(config.model.clip_seconds) or 0.5)
     plan = preflight_module.preflight("paper", insist=True)
     out = capsys.readouterr().out
+    assert timed == [1.0] and plan["step_seconds"] == pytest.approx(0.5 / 8 * 64)
     assert plan["data"] == {"root": str(full_tree.resolve()), "existing_tree": True, "files": 47_151,
                             "content_checked": False, "counts": "DCASE 2020 Task 2 table"}
     assert "Downloads: 0 of 12 archives still needed" in out and "no download needed" in out

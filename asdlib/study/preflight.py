@@ -3,7 +3,7 @@
 ``preflight`` prints the runs, the downloads still needed, the disk, the device and a per-run
 plan of training hours (``training_plan``, from ``estimate_step_seconds``: measured per network
 on a GPU; on a CPU the proposed network's step is measured and the others scaled by their MACs
-per clip), each run's memory per training step (``memory_plan``: estimated from the
+per clip; every network at its run's configured clip length, 10 s in the paper profile), each run's memory per training step (``memory_plan``: estimated from the
 activations counted on the ``meta`` device, measured on a GPU) against the card, with what to
 do when a run does not fit, and /dev/shm against the data loader workers; it stops
 (``SystemExit(2)``) on a too-small disk, no network, no GPU, a run that does not fit the GPU
@@ -35,7 +35,7 @@ from asdlib.engine.memory import GiB, fitting_accumulate, memory_advice, step_me
 from asdlib.engine.train import build_optimizer, resolve_device
 from asdlib.nets.loss import draw_mix
 from asdlib.nets.methods import step_output
-from asdlib.nets.model import paper_length_network
+from asdlib.nets.model import build_model
 from asdlib.paths import data_dir, dcase_dir, precision_override
 from asdlib.study.runs import PEER_RUNS, get_profile, run_config, seed_count
 
@@ -45,11 +45,12 @@ def estimate_step_seconds(device: str = "auto", batch_size: int = 64, steps: int
     """Measured seconds of one training step of a run's network (default: the paper's proposed model) on a device (fp32 or bf16). Notebook 03.
 
     The step is the trainer's own (``methods.step_output``, mixup with the run's alpha, backward,
-    optimiser step) on random 10-s clips; data loading is not included.
+    optimiser step) on random clips of the run's configured length (10 s in the paper profile);
+    data loading is not included.
     """
     config = config or RunConfig()
     dev = resolve_device(device)
-    net = paper_length_network(config.model).to(dev)
+    net = build_model(config.model).to(dev)
     opt, _ = build_optimizer(net, config.train)
     x = torch.randn(batch_size, net.config.num_samples, device=dev)
     y = torch.randint(0, 41, (batch_size,), device=dev)
@@ -71,9 +72,9 @@ def estimate_step_seconds(device: str = "auto", batch_size: int = 64, steps: int
     return sorted(times[1:])[len(times[1:]) // 2]
 
 
-def _macs_at_10s(model_config) -> int:
-    """MACs per 10-s clip of a run's network (``complexity.count_macs``)."""
-    return count_macs(paper_length_network(model_config))["total"]
+def _macs_per_clip(model_config) -> int:
+    """MACs per clip of a run's network at its configured length (``complexity.count_macs``)."""
+    return count_macs(build_model(model_config))["total"]
 
 
 #: Training clips of the DCASE 2020 Task 2 paper profile per ``data.training_sets``.
@@ -199,7 +200,9 @@ def preflight(profile: str, *, insist: bool = False, runs=None, check_network: b
     def step_seconds(config: RunConfig) -> float:
         # GPU: one measurement per network and batch (a few steps each). CPU: a step of 64
         # ten-second clips takes ~1 min and ~12 GB RAM, so only the proposed network is timed
-        # (8 clips, scaled to the batch) and the others are scaled by their MACs per clip.
+        # (8 clips, scaled to the batch) and the others are scaled by their MACs per clip. Each
+        # network has its run's configured clip length (a rehearsal's overrides included), as in
+        # the memory plan.
         if cuda:
             # a run that does not fit is timed at the micro-batch that does (train.accumulate)
             k = fitting_accumulate(config, step_memory(config)["peak"], card_bytes) if config.name in too_big else None
@@ -219,10 +222,11 @@ def preflight(profile: str, *, insist: bool = False, runs=None, check_network: b
                 torch.cuda.empty_cache()
             return measured[key]
         if "cpu" not in measured:
-            measured["cpu"] = estimate_step_seconds("cpu", 8, 1, precision=precision) / 8
-            measured["macs"] = _macs_at_10s(RunConfig().model)
+            proposed = run_config(profile, "proposed")
+            measured["cpu"] = estimate_step_seconds("cpu", 8, 1, precision=precision, config=proposed) / 8
+            measured["macs"] = _macs_per_clip(proposed.model)
         return (measured["cpu"] * config.train.batch_size
-                * _macs_at_10s(config.model) / measured["macs"])
+                * _macs_per_clip(config.model) / measured["macs"])
 
     table = training_plan(profile, runs, seeds, step_seconds)
     if cuda and not gpu_memory_gib:  # what the GPU measured decides (-1: out of memory)

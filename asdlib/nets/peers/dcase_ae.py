@@ -20,7 +20,6 @@ notebook 07_peers.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
