@@ -10,13 +10,14 @@ source scripts/ensure_env.sh
 # An OMP_WAIT_POLICY of your own (e.g. PASSIVE: sleep at once) takes precedence.
 [ -n "${OMP_WAIT_POLICY:-}" ] || export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-3000}"
 # The tests run in one pytest worker per usable core (pytest-xdist; each worker's torch threads
-# are its share of the cores, tests/conftest.py), the longest (marked slow) first so that no
-# long test is left to run alone at the end; the tests of one file share one worker (each module
-# fixture is built once).
+# are its share of the cores, tests/conftest.py); the tests of one file share one worker (each
+# module fixture is built once), and the files go out in the order tests/conftest.py gives them
+# (--no-loadscope-reorder): those with a long test (marked slow) first, so that no long file is
+# left to run alone at the end.
 # ASD_TEST_WORKERS=1, or -n/-p no:xdist of your own, runs them in one process.
 WORKERS="${ASD_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}"
 case "$WORKERS" in ''|*[!0-9]*|0) echo "run_tests.sh: ASD_TEST_WORKERS=$WORKERS: expected a whole number >= 1" >&2; exit 2 ;; esac
-PARALLEL=(-n "$WORKERS" --dist loadfile)
+PARALLEL=(-n "$WORKERS" --dist loadfile --no-loadscope-reorder)
 for arg in "$@"; do
   case "$arg" in -n|-n[0-9]*|--numprocesses*|xdist|no:xdist) PARALLEL=() ;; esac
 done

@@ -28,9 +28,16 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The tests marked ``slow`` (the longest, a minute at most) run first: with several workers
-    none of them is then left to run alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The files holding a test marked ``slow`` (the longest, a minute at most) run first, then the
+    others, each group from the file with the most tests down: with several workers (run_tests.sh
+    hands out whole files in this order, ``--no-loadscope-reorder``) no long file is left to run
+    alone at the end. Within a file the tests keep their order."""
+    slow, count = set(), {}
+    for item in items:
+        count[item.path] = count.get(item.path, 0) + 1
+        if item.get_closest_marker("slow"):
+            slow.add(item.path)
+    items.sort(key=lambda item: (item.path not in slow, -count[item.path], str(item.path)))
 
 
 @pytest.fixture(scope="session")

@@ -39,8 +39,9 @@ def asdlib(*args, data_dir, timeout=300, cwd=None):
 
 def cli(*args) -> subprocess.CompletedProcess:
     """``python -m asdlib ARGS`` run by ``asdlib.cli.main`` in this process: the same exit status,
-    stdout and stderr without a Python start-up (for the help and error tests; the tests of the
-    entry point itself, of training and of signals start a real process with ``asdlib``)."""
+    stdout and stderr without a Python start-up (for the help, error, score and evaluate tests; the
+    tests of the entry point itself, of training, of ``--debug`` and of signals start a real process
+    with ``asdlib``)."""
     out, err = io.StringIO(), io.StringIO()
     threads = torch.get_num_threads()
     try:
@@ -149,8 +150,8 @@ def test_set_without_equals(tmp_path, tiny_data, data_dir):
 
 def test_score_writes_dcase_files(reference_run, tiny_data, tmp_path, data_dir):
     out = tmp_path / "scored"
-    proc = asdlib("score", "--checkpoint", reference_run / "checkpoints" / "last.pt",
-                  "--data-root", tiny_data, "--out", out, "--batch-size", 8, data_dir=data_dir)
+    proc = cli("score", "--checkpoint", reference_run / "checkpoints" / "last.pt",
+               "--data-root", tiny_data, "--out", out, "--batch-size", 8)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "DCASE score files" in proc.stdout and "pooled" in proc.stdout
     files = sorted(p.name for p in (out / "scores").iterdir())
@@ -169,11 +170,9 @@ def test_score_missing_checkpoint(tiny_data, tmp_path, data_dir):
     assert proc.returncode != 0 and "nope.pt" in proc.stderr
 
 
-@pytest.mark.slow
 def test_evaluate_command(reference_run, tmp_path, data_dir):
     out = tmp_path / "evaluation"
-    proc = asdlib("evaluate", "--run", reference_run, "--out", out, "--batch-size", 8,
-                  data_dir=data_dir)
+    proc = cli("evaluate", "--run", reference_run, "--out", out, "--batch-size", 8)
     assert proc.returncode == 0, proc.stderr[-3000:]
     selection = pd.read_csv(out / "selection.csv")
     assert selection["protocol"].tolist() == ["paper", "validation", "last"]

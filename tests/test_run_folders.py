@@ -80,10 +80,13 @@ _HOLD_FORK_AND_DIE = """
 import os, signal, sys, time
 from asdlib.folders import FolderLock
 FolderLock(sys.argv[1]).acquire()
+ready_r, ready_w = os.pipe()
 child = os.fork()  # as a DataLoader worker is forked: it inherits the lock's descriptor
-if child == 0:
+if child == 0:  # os.fork() returns here after the fork handlers ran in this child
+    os.write(ready_w, b"1")
     time.sleep(60)
     os._exit(0)
+os.read(ready_r, 1)  # the child runs (on a busy machine it may not have been scheduled yet)
 print(child, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)  # killed with a live child, as by the OOM killer
 """

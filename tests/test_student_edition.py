@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import re
@@ -9,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,20 +21,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
 
 
-def _builder():
+@functools.cache
+def _build():
+    """scripts/build_notebooks.py as a module, loaded by the first test that needs it (it imports
+    nbformat and jsonschema, ~1-3 s: a pytest worker that runs no test of this file skips that)."""
     spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-BUILD = _builder()
-
-
 def _editions():
     for src in SOURCES:
-        teacher = BUILD.instructor_edition(src)
-        yield src.stem, teacher, BUILD.student_edition(teacher)
+        teacher = _build().instructor_edition(src)
+        yield src.stem, teacher, _build().student_edition(teacher)
 
 
 def _code(nb) -> str:
@@ -49,11 +49,11 @@ def test_student_edition_holds_no_solution_call_and_no_answers():
         text = "\n".join(c.source for c in student.cells)
         assert "## Answers" not in text and "**Exercise 1.**" not in text, name
         # every coding task's instructor body is gone from the student's cell
-        stub_cells = {BUILD._tag(c, "task:"): c.source for c in student.cells if BUILD._tag(c, "task:")}
+        stub_cells = {_build()._tag(c, "task:"): c.source for c in student.cells if _build()._tag(c, "task:")}
         for cell in teacher.cells:
-            task = BUILD._tag(cell, "task:")
+            task = _build()._tag(cell, "task:")
             if task:
-                body = cell.source.split(BUILD.MARKER, 1)[1].split("check_code(")[0]
+                body = cell.source.split(_build().MARKER, 1)[1].split("check_code(")[0]
                 for line in (ln.strip() for ln in body.splitlines()):
                     if line:
                         assert line not in stub_cells[task], f"{name}, {task}: solution line {line!r} shown"
@@ -73,13 +73,15 @@ def test_every_exercise_and_task_has_exactly_one_stub_with_its_checker():
     # one per "### Exercise k" heading
     tagged, headings = [], []
     for name, teacher, _ in _editions():
-        tagged += [BUILD._tag(c, "ex:") for c in teacher.cells if BUILD._tag(c, "ex:")]
+        tagged += [_build()._tag(c, "ex:") for c in teacher.cells if _build()._tag(c, "ex:")]
         headings += [f"{name[:2]}.{k}" for c in teacher.cells if c.cell_type == "markdown"
                      for k in re.findall(r"^### Exercise (\d+)", c.source, re.M)]
     assert sorted(tagged) == sorted(headings) == sorted(checks.EXERCISES)
 
 
 def test_student_editions_on_disk_are_the_built_ones():
+    import nbformat
+
     for name, _, student in _editions():
         path = ROOT / "notebooks" / "student" / f"{name}.ipynb"
         assert path.read_text() == nbformat.writes(student, version=4) + "\n", f"rebuild {path}"
@@ -131,7 +133,7 @@ def test_checker_says_not_yet_right_and_wrong_without_revealing(exercise):
 def _instructor_function(task: str):
     for _, teacher, _ in _editions():
         for cell in teacher.cells:
-            if BUILD._tag(cell, "task:") == task:
+            if _build()._tag(cell, "task:") == task:
                 namespace = {"torch": torch, "np": np, "pd": pd}
                 exec(cell.source.split("\ncheck_code(")[0], namespace)
                 name = re.search(r"^def (\w+)\(", cell.source, re.M).group(1)
@@ -218,6 +220,8 @@ def _run_checker():
 
 def test_the_run_check_catches_a_judged_answer_and_a_silent_checker(tmp_path):
     """run_all.sh --student relies on this check: it must fail on a notebook that judged or skipped."""
+    import nbformat
+
     checker = _run_checker()
 
     def executed(outputs):

@@ -82,6 +82,7 @@ def test_an_interrupt_ends_the_workers_at_once(ctrl_c_interrupts):
     assert set(multiprocessing.active_children()) <= before
 
 
+@pytest.mark.slow
 def test_runs_trained_at_once_equal_the_runs_trained_one_after_the_other(tmp_path, monkeypatch):
     """Two smoke-profile runs through ensure_runs in two worker processes of one thread, then the
     same two one after the other on one thread (ASD_JOBS=1): the same weights, bit for bit."""
