@@ -238,7 +238,8 @@ def _cmd_monitor(args) -> int:
     """Score clips as they arrive (a watched folder, a long WAV, stdin): one JSON decision per line."""
     from asdlib.data.dcase import MACHINE_TYPES, class_index
     from asdlib.deploy.export import load_scorer
-    from asdlib.deploy.monitor import FolderWatcher, Monitor, machine_of, stream_windows, to_json_line, wav_windows
+    from asdlib.deploy.monitor import (FolderWatcher, Monitor, machine_of, stream_windows,
+                                       to_json_line, wav_windows)
 
     prog = "python -m asdlib monitor"
     if args.machine_type is not None and args.machine_type not in MACHINE_TYPES:

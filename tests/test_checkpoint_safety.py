@@ -19,7 +19,6 @@ from asdlib.engine.evaluate import evaluate_run, load_any_checkpoint, score_chec
 from asdlib.engine.checkpoints import load_model, read_checkpoint, restore_rng_state, rng_state
 
 import checkpoint_helpers as CH
-import engine_helpers as H
 
 
 def _payloads(sentinel):
@@ -86,12 +85,16 @@ def test_every_loader_refuses_a_checkpoint_that_would_run_code(tmp_path, referen
     assert not (tmp_path / "out").exists()  # nothing written for a refused checkpoint
 
 
-def test_cli_refuses_a_checkpoint_that_would_run_code(tmp_path, reference_run, tiny_data, data_dir):
+def test_cli_refuses_a_checkpoint_that_would_run_code(tmp_path, reference_run, tiny_data, data_dir,
+                                                      monkeypatch):
+    """``score`` through ``asdlib.cli.main`` in this process: had the file's code run, the sentinel
+    would exist."""
+    from test_cli import cli
+
     sentinel, files = _hostile_files(tmp_path, reference_run)
     path = next(p for k, p in files if k == "os.system" and p.suffix == ".ckpt")
-    proc = subprocess.run([H.PYTHON, "-m", "asdlib", "score", "--checkpoint", str(path), "--data-root",
-                           str(tiny_data), "--out", str(tmp_path / "o")], env=H.subprocess_env(data_dir),
-                          capture_output=True, text=True, timeout=300)
+    monkeypatch.setenv("ASD_DATA_DIR", str(data_dir))
+    proc = cli("score", "--checkpoint", path, "--data-root", tiny_data, "--out", tmp_path / "o")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert str(path) in proc.stderr and "posix.system" in proc.stderr

@@ -323,14 +323,17 @@ def test_onnx_scores_equal_pytorch_on_real_and_synthetic_clips(exported, referen
 
 
 def test_score_command_accepts_onnx_and_writes_the_same_files(exported, reference_run, tiny_data,
-                                                             tmp_path, data_dir):
-    from test_cli import asdlib
+                                                             tmp_path, data_dir, monkeypatch):
+    """``score`` through ``asdlib.cli.main`` in this process (test_export_command_and_its_errors
+    starts the real one)."""
+    from test_cli import cli
 
+    monkeypatch.setenv("ASD_DATA_DIR", str(data_dir))
     outs = {}
     for name, model in (("pt", reference_run / "checkpoints" / "last.pt"), ("onnx", exported)):
         outs[name] = tmp_path / name
-        proc = asdlib("score", "--checkpoint", model, "--data-root", tiny_data, "--out", outs[name],
-                      "--batch-size", 8, data_dir=data_dir)
+        proc = cli("score", "--checkpoint", model, "--data-root", tiny_data, "--out", outs[name],
+                   "--batch-size", 8)
         assert proc.returncode == 0, proc.stderr[-2000:]
     files = sorted(p.name for p in (outs["pt"] / "scores").iterdir())
     assert files == sorted(p.name for p in (outs["onnx"] / "scores").iterdir()) and files
