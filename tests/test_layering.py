@@ -105,7 +105,7 @@ def test_lazy_imports_are_only_optional_heavy_dependencies():
 
 
 def test_the_command_line_starts_without_the_heavy_libraries():
-    """`python -m asdlib --help` (and a command's start) loads no floor and none of torch, scikit-learn, SciPy, pandas."""
+    """Parsing the command line (`--help`, a usage error) loads no floor and none of torch, scikit-learn, SciPy, pandas."""
     import subprocess
     import sys
 

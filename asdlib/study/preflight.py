@@ -3,7 +3,8 @@
 ``preflight`` prints the runs, the downloads still needed, the disk, the device and a per-run
 plan of training hours (``training_plan``, from ``estimate_step_seconds``: measured per network
 on a GPU; on a CPU the proposed network's step is measured and the others scaled by their MACs
-per clip; every network at its run's configured clip length, 10 s in the paper profile), each run's memory per training step (``memory_plan``: estimated from the
+per clip; every network at its run's configured clip length, 10 s in the paper profile), each
+run's memory per training step (``memory_plan``: estimated from the
 activations counted on the ``meta`` device, measured on a GPU) against the card, with what to
 do when a run does not fit, and /dev/shm against the data loader workers; it stops
 (``SystemExit(2)``) on a too-small disk, no network, no GPU, a run that does not fit the GPU
