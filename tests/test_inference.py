@@ -120,6 +120,24 @@ def test_fold_batchnorm_keeps_eps_where_variances_are_small(kind):
     assert not torch.allclose(no_eps, want, rtol=1e-2, atol=1e-2 * want.abs().max().item())
 
 
+def test_folding_leaves_no_batchnorm_after_a_conv():
+    """Every Conv -> BatchNorm pair is folded into its conv: the folded MobileFaceNet and Wavegram
+    hold no BatchNorm and no ``ChannelAffine`` (a separate affine gives the same numbers, so only
+    the structure shows a pair left unfolded); only the attention's two BatchNorms, which follow a
+    ReLU, stay as affines. Found by the mutation run (issue 21): with pairs left unfolded every
+    score test passed."""
+    from asdlib.nets.inference import ChannelAffine
+
+    inf = inference_form(build_model().eval())
+
+    def count(module, kind):
+        return sum(isinstance(m, kind) for m in module.modules())
+
+    assert count(inf, nn.modules.batchnorm._BatchNorm) == 0
+    assert count(inf.classifier, ChannelAffine) == count(inf.wavegram, ChannelAffine) == 0
+    assert count(inf.attention, ChannelAffine) == 2
+
+
 def test_fold_batchnorm_refuses_mismatched_layers():
     with pytest.raises(ValueError, match="3 conv channels but 4"):
         fold_batchnorm(nn.Conv2d(2, 3, 1), nn.BatchNorm2d(4))
@@ -152,6 +170,35 @@ def test_class_scores_column_k_is_the_anomaly_score_at_class_k():
         want = anomaly_score(head, emb, torch.full((5,), k))
         assert torch.allclose(scores[:, k], want, atol=1e-4)
     assert torch.allclose(cosine, head.cosine(emb), atol=1e-6)
+
+
+def test_class_scores_where_the_margin_cannot_apply():
+    """A cosine below cos(pi - m) (the angle plus the margin would pass pi) takes ArcFace's linear
+    fallback, ``cos - sin(pi - m) m``: the column is still the anomaly score at that class. Found by
+    the mutation run (issue 21): random embeddings never reach that region."""
+    torch.manual_seed(1)
+    head = build_model(clip_seconds=1.0).eval().arcface
+    w = nn.functional.normalize(head.weight)
+    emb = -w[[0, 7, 40]] + 0.05 * torch.randn(3, w.shape[1])  # nearly opposite classes 0, 7, 40
+    scores, cosine = class_scores(emb, w, head.s, head.m)
+    assert (cosine[[0, 1, 2], [0, 7, 40]] < np.cos(np.pi - head.m)).all()
+    for k in (0, 7, 40):
+        want = anomaly_score(head, emb, torch.full((3,), k))
+        assert torch.allclose(scores[:, k], want, atol=1e-4)
+
+
+def test_inference_form_defaults_and_what_it_keeps():
+    """By default the form is the exportable one; it keeps the network's label map, and a peer is
+    refused naming its kind."""
+    from asdlib.nets.inference import InferenceNet
+
+    net = build_model(clip_seconds=1.0).eval()
+    net.label_map = "distinct"  # as engine.checkpoints.load_model sets it
+    for form in (inference_form(net), InferenceNet(net)):
+        assert isinstance(form.logmel, ExportableLogMel) and form.exportable is True
+        assert form.label_map == "distinct"
+    with pytest.raises(ValueError, match=r"a peer \(idnn\)"):
+        inference_form(build_model(kind="idnn", clip_seconds=1.0))
 
 
 VARIANTS = [dict(features=f, separable=s, attention=a, attention_activation=act)
