@@ -16,7 +16,7 @@ from pathlib import Path
 DECISIVE = {
     "asdlib/engine/metrics.py": ["auc_pauc", "_one_class_note", "_auc_or_note", "_check_scores",
                                  "official_metrics", "_mean_note", "_paper_class_index",
-                                 "pooled_metrics", "global_metrics", "_rank_auc", "bootstrap_auc"],
+                                 "pooled_metrics", "global_metrics", "rank_auc", "bootstrap_auc"],
     "asdlib/nets/loss.py": None,
     "asdlib/nets/inference.py": ["fold_batchnorm", "ChannelAffine", "PReLUAsMax", "_fold_module",
                                  "_fold_sequential", "FoldedMobileFaceNet", "class_scores",

@@ -262,8 +262,8 @@ def global_metrics(scores: pd.DataFrame, max_fpr: float = MAX_FPR) -> pd.DataFra
                           "n_anomaly": int(scores["anomaly"].astype(int).sum()), "note": note}])
 
 
-def _rank_auc(boot: np.ndarray, n1: int) -> np.ndarray:
-    """AUC of each row of ``boot`` (positives in the first ``n1`` columns), ties as average ranks."""
+def rank_auc(boot: np.ndarray, n1: int) -> np.ndarray:
+    """AUC (a fraction) of each row of ``boot`` (positives in the first ``n1`` columns), ties as average ranks, as ``roc_auc_score``. Notebook 05."""
     n0 = boot.shape[1] - n1
     ranks = rankdata(boot, axis=1)
     return (ranks[:, :n1].sum(1) - n1 * (n1 + 1) / 2) / (n1 * n0)
@@ -295,7 +295,7 @@ def bootstrap_auc(y: Iterable, s: Iterable, groups: Iterable | None = None, n_bo
             continue  # one class only: no AUC for this group (as the metric tables)
         boot = np.concatenate([pos[rng.integers(0, len(pos), (n_boot, len(pos)))],
                                neg[rng.integers(0, len(neg), (n_boot, len(neg)))]], axis=1)
-        per_group.append(_rank_auc(boot, len(pos)))  # average ranks for ties, as roc_auc_score
+        per_group.append(rank_auc(boot, len(pos)))  # average ranks for ties, as roc_auc_score
     if not per_group:
         raise ValueError("no group holds both normal and anomalous clips: the AUC is undefined")
     stat = 100 * np.mean(per_group, axis=0)
@@ -341,9 +341,9 @@ def paired_bootstrap_auc_difference(y: Iterable, s_a: Iterable, s_b: Iterable, n
     rng = np.random.default_rng(seed)
     idx = np.concatenate([pos[rng.integers(0, len(pos), (n_boot, len(pos)))],
                           neg[rng.integers(0, len(neg), (n_boot, len(neg)))]], axis=1)
-    diff = 100 * (_rank_auc(a[idx], len(pos)) - _rank_auc(b[idx], len(pos)))
+    diff = 100 * (rank_auc(a[idx], len(pos)) - rank_auc(b[idx], len(pos)))
     whole = np.r_[pos, neg][None]
-    point = 100 * float(_rank_auc(a[whole], len(pos))[0] - _rank_auc(b[whole], len(pos))[0])
+    point = 100 * float(rank_auc(a[whole], len(pos))[0] - rank_auc(b[whole], len(pos))[0])
     tail = 100 * (1 - level) / 2
     lo, hi = np.percentile(diff, [tail, 100 - tail])
     return {"difference": point, "low": float(lo), "high": float(hi),

@@ -18,7 +18,6 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import rankdata
 
 from asdlib.data.audio import load_clip, load_wav
 from asdlib.study.authors_scores import COLLIDING_CLASS, load_authors_scores
@@ -30,7 +29,7 @@ from asdlib.deploy.inference import class_scores, inference_form
 from asdlib.deploy.thresholds import fit_gamma, gamma_thresholds, machine_key
 from asdlib.nets.loss import ArcFace, anomaly_score, mixup
 from asdlib.engine.metrics import (MAX_FPR, auc_pauc, bootstrap_auc, global_metrics, hanley_mcneil_se,
-                                  official_metrics, paired_bootstrap_auc_difference)
+                                  official_metrics, paired_bootstrap_auc_difference, rank_auc)
 from asdlib.nets.model import build_model, parameter_counts
 from asdlib.study.paper_numbers import fig4_bands, paper_table3
 from asdlib.paths import SAMPLE_DIR
@@ -288,8 +287,7 @@ def ex04_selection_bias(n_checkpoints=(1, 3, 15), separation: float = 1.0, n_cli
         for _ in range(repeats):
             scores = rng.normal(size=(k, 2 * n_clips)) + separation * y      # k checkpoints' test scores
             # each checkpoint's AUC from the ranks (Mann-Whitney; what auc_pauc's AUC computes)
-            ranks = rankdata(scores, axis=1)[:, y == 1].sum(axis=1)
-            aucs = 100 * (ranks - n_pos * (n_pos + 1) / 2) / (n_pos * (len(y) - n_pos))
+            aucs = 100 * rank_auc(np.concatenate([scores[:, y == 1], scores[:, y == 0]], axis=1), n_pos)
             best.append(float(aucs.max()))
         rows.append({"checkpoints compared": k, "true AUC": true_auc,
                      "mean of the best test AUC": float(np.mean(best)),
