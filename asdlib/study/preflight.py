@@ -222,12 +222,17 @@ def preflight(profile: str, *, insist: bool = False, runs=None, check_network: b
                         peaks[config.name] = int(torch.cuda.max_memory_allocated())
                 torch.cuda.empty_cache()
             return measured[key]
+        def macs(model) -> int:  # once per network: the ablation runs share a few
+            key = ("macs", json.dumps(model.to_dict(), sort_keys=True))
+            if key not in measured:
+                measured[key] = _macs_per_clip(model)
+            return measured[key]
+
         if "cpu" not in measured:
             proposed = run_config(profile, "proposed")
             measured["cpu"] = estimate_step_seconds("cpu", 8, 1, precision=precision, config=proposed) / 8
-            measured["macs"] = _macs_per_clip(proposed.model)
-        return (measured["cpu"] * config.train.batch_size
-                * _macs_per_clip(config.model) / measured["macs"])
+            measured["macs"] = macs(proposed.model)
+        return measured["cpu"] * config.train.batch_size * macs(config.model) / measured["macs"]
 
     table = training_plan(profile, runs, seeds, step_seconds)
     if cuda and not gpu_memory_gib:  # what the GPU measured decides (-1: out of memory)
